@@ -1,0 +1,51 @@
+"""Input validation shared by every layer (samples, dimensions, devices)."""
+
+from __future__ import annotations
+
+import torch
+
+from monge.errors import DimensionMismatchError, InvalidInputError
+
+
+def check_samples(x: object, *, name: str = "samples", dim: int | None = None) -> torch.Tensor:
+    """Return ``x`` as a 2-D floating tensor after checking it is usable.
+
+    Raises :class:`InvalidInputError` naming ``name`` when ``x`` is not a tensor/array, not 2-D, empty, not
+    floating point, or holds NaN/inf; :class:`DimensionMismatchError` when its second axis is not ``dim``.
+    """
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x)
+        except Exception as exc:  # noqa: BLE001 - any conversion failure is a bad input
+            raise InvalidInputError(f"{name}: expected a tensor or array, got {type(x).__name__}") from exc
+        if not torch.is_floating_point(x):
+            x = x.to(torch.get_default_dtype())
+    if not torch.is_floating_point(x):
+        raise InvalidInputError(f"{name}: expected floating-point samples, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise InvalidInputError(f"{name}: expected shape (n, dim), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise InvalidInputError(f"{name}: empty (0 samples)")
+    if x.shape[1] == 0:
+        raise InvalidInputError(f"{name}: dimension is 0")
+    if dim is not None and x.shape[1] != dim:
+        raise DimensionMismatchError(f"{name}: expected dimension {dim}, got {x.shape[1]}")
+    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise InvalidInputError(f"{name}: {bad} of {x.shape[0]} samples contain NaN or inf")
+    return x
+
+
+def check_same_device(**tensors: torch.Tensor) -> None:
+    """Raise :class:`InvalidInputError` when the named tensors live on different devices."""
+    devices = {name: t.device for name, t in tensors.items()}
+    if len(set(devices.values())) > 1:
+        listing = ", ".join(f"{k} on {v}" for k, v in devices.items())
+        raise InvalidInputError(f"tensors on different devices: {listing}")
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` if it is a positive int, else raise :class:`InvalidInputError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value

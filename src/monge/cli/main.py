@@ -1,0 +1,214 @@
+"""The ``monge`` command line: ``monge bench`` runs solvers on pairs, ``monge results`` lists stored runs.
+
+Every error monge raises on purpose (:class:`~monge.errors.MongeError`) is printed as one line
+``error: <message>`` on stderr with exit code 1, without a traceback; usage errors are reported by typer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, List, Optional, TypeVar
+
+import typer
+
+from monge.errors import InvalidInputError, MongeError
+
+DEFAULT_DB = Path("monge-results.sqlite")
+
+app = typer.Typer(
+    name="monge",
+    help="Neural optimal transport solvers, benchmarked against ground truth.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _version() -> str:
+    try:
+        import monge
+
+        return str(getattr(monge, "__version__", None) or _dist_version())
+    except Exception:  # noqa: BLE001
+        return _dist_version()
+
+
+def _dist_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("monge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def error_line(exc: BaseException) -> str:
+    """The single line printed for ``exc``: ``error: <message>`` with newlines folded into spaces."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return f"error: {message}"
+
+
+def _handle_errors(func: F) -> F:
+    """Turn a :class:`MongeError` raised by a command into one ``error:`` line and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MongeError as exc:
+            typer.echo(error_line(exc), err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"monge {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Neural optimal transport solvers, benchmarked against ground truth."""
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """Parse one ``--option KEY=VALUE``; VALUE is JSON when it parses (``3``, ``[64,64]``, ``true``), else a string.
+
+    Raises :class:`InvalidInputError` naming the option when there is no ``=`` or the key is not an identifier.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise InvalidInputError(f"bad --option {text!r}: expected KEY=VALUE (e.g. --option lr=1e-3)")
+    if not key.isidentifier():
+        raise InvalidInputError(f"bad --option {text!r}: {key!r} is not a valid option name")
+    raw = raw.strip()
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(stderr=stderr, width=max(console.width, 200))
+    return console
+
+
+@app.command()
+@_handle_errors
+def bench(
+    solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Solver name (repeatable). Default: w2gn."),
+    pair: Optional[List[str]] = typer.Option(None, "--pair", "-p",
+                                             help="Pair spec such as gaussian:16 or toy:swiss_roll (repeatable)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run [default: 1000]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default: 256]."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N steps [default: steps/5]."),
+    eval_samples: Optional[int] = typer.Option(None, "--eval-samples", help="Samples per evaluation [default: 4096]."),
+    seed: Optional[List[int]] = typer.Option(None, "--seed", help="Seed (repeatable) [default: 0]."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for PNG plots (convergence, 2-D maps)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (e.g. quick); flags override it."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+                                               help="Solver option KEY=VALUE (repeatable; VALUE parsed as JSON)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop each run after this many seconds of training."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice; 1 is "
+                                          "often fastest for small networks or on a busy machine)."),
+) -> None:
+    """Train solvers on pairs, evaluate them, store the runs and print a leaderboard."""
+    from monge.run.presets import Preset, get_preset
+    from monge.run.runner import leaderboard_table, run_bench, validate_configs
+    from monge.run.store import ResultStore
+
+    if threads is not None:
+        if threads <= 0:
+            raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+    options = dict(parse_option(o) for o in option or [])
+    if preset is not None:
+        base = get_preset(preset)
+    else:
+        if not pair:
+            raise InvalidInputError("no pair given: pass --pair SPEC (e.g. --pair gaussian:2) or --preset NAME")
+        base = Preset(name="custom", description="", solvers=("w2gn",), pairs=tuple(pair), steps=1000, batch_size=256)
+    configs = base.configs(solvers=solver, pairs=pair, seeds=seed, steps=steps, batch_size=batch_size,
+                           eval_every=eval_every, eval_samples=eval_samples, time_budget_s=time_budget,
+                           options=options)
+    validate_configs(configs)  # unknown names / bad options fail before the database is touched
+    err = _console(stderr=True)
+    with ResultStore(db) as store:
+        summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err)
+    _console().print(leaderboard_table(summaries))
+    for s in summaries:
+        if s.error:
+            err.print(f"run {s.run_id} ({s.solver} on {s.pair}, seed {s.seed}) {s.status}: {s.error}",
+                      markup=False, highlight=False)
+    if out is not None:
+        err.print(f"plots written to {out}", markup=False, highlight=False)
+    err.print(f"results stored in {db}", markup=False, highlight=False)
+
+
+@app.command()
+@_handle_errors
+def results(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
+    solver: Optional[str] = typer.Option(None, "--solver", help="Only runs of this solver."),
+    pair: Optional[str] = typer.Option(None, "--pair", help="Only runs on this pair spec."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status "
+                                         "(running, finished, diverged, failed, stopped)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Show at most N runs (the newest)."),
+) -> None:
+    """List stored runs with their final and best metrics."""
+    from monge.run.runner import leaderboard_table
+    from monge.run.store import STATUSES, ResultStore
+
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(f"unknown status {status!r}; available: {', '.join(STATUSES)}")
+    if limit is not None and limit <= 0:
+        raise InvalidInputError(f"--limit must be a positive integer, got {limit}")
+    with ResultStore(db, create=False) as store:
+        rows = store.leaderboard(None, solver=solver, pair=pair, status=status, limit=limit)
+    if not rows:
+        typer.echo(f"no runs stored in {db} match")
+        return
+    _console().print(leaderboard_table(rows, title=f"runs in {db}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the CLI and return its exit code.
+
+    A :class:`MongeError` escaping a command becomes one ``error: <message>`` line on stderr and exit code 1;
+    usage errors (unknown flags, bad integers...) are reported by typer as usual (exit code 2).
+    """
+    try:
+        app(args=argv, prog_name="monge")
+    except MongeError as exc:
+        print(error_line(exc), file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        print(exc.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

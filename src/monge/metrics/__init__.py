@@ -1,0 +1,9 @@
+"""Metrics: plain functions of tensors plus ``evaluate(result, pair)``.
+
+L2-UVP and cosine follow Korotin et al., "Wasserstein-2 Generative Networks" (ICLR 2021) and "Do Neural
+Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark" (NeurIPS 2021).
+"""
+
+from monge.metrics.w2 import baseline_metrics, cosine, cost_error, discrete_w2, evaluate, l2_uvp
+
+__all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_w2", "evaluate", "l2_uvp"]

@@ -1,0 +1,188 @@
+"""Quadratic-cost (W2) metrics: L2-UVP, cosine, cost error, exact discrete W2, and ``evaluate``.
+
+L2-UVP and the cosine metric are those of Korotin et al., "Wasserstein-2 Generative Networks" (ICLR 2021)
+and "Do Neural Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark" (NeurIPS 2021).
+Every function computes in float64 and returns Python floats.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from monge._checks import check_samples
+from monge.errors import DimensionMismatchError, InvalidInputError
+
+Map = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _f64(t: torch.Tensor, name: str, dim: int | None = None) -> torch.Tensor:
+    return check_samples(t, name=name, dim=dim).detach().to(torch.float64)
+
+
+def _same_shape(**tensors: torch.Tensor) -> None:
+    shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        listing = ", ".join(f"{k} {s}" for k, s in shapes.items())
+        cls = DimensionMismatchError if len({s[1] for s in shapes.values()}) > 1 else InvalidInputError
+        raise cls(f"shapes differ: {listing}")
+
+
+def _to_cpu(**tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        return {k: v.cpu() for k, v in tensors.items()}
+    return tensors
+
+
+def l2_uvp(mapped: torch.Tensor, true_mapped: torch.Tensor, variance: float) -> float:
+    """Unexplained variance percentage: 100 · E‖T(x) − T*(x)‖² / Var(Q) (Korotin et al., ICLR 2021;
+    NeurIPS 2021), with Var(Q) the sum of per-coordinate variances of the target. 0 for the true map."""
+    m, t = _f64(mapped, "mapped"), _f64(true_mapped, "true_mapped")
+    _same_shape(mapped=m, true_mapped=t)
+    d = _to_cpu(m=m, t=t)
+    variance = float(variance)
+    if not math.isfinite(variance) or variance <= 0:
+        raise InvalidInputError(f"variance must be positive and finite, got {variance}")
+    return float(100.0 * ((d["m"] - d["t"]) ** 2).sum(dim=1).mean() / variance)
+
+
+def cosine(x: torch.Tensor, mapped: torch.Tensor, true_mapped: torch.Tensor) -> float:
+    """Cosine between the learned and the true displacement (Korotin et al., NeurIPS 2021):
+
+    cos = E⟨T*(x) − x, T(x) − x⟩ / sqrt(2·cost · E‖T(x) − x‖²), cost = ½ E‖x − T*(x)‖².
+
+    1 for any positive multiple of the true displacement, −1 for a negative one; NaN when either
+    displacement is identically zero (e.g. the identity map), where the cosine is undefined.
+    """
+    x64, m, t = _f64(x, "x"), _f64(mapped, "mapped"), _f64(true_mapped, "true_mapped")
+    _same_shape(x=x64, mapped=m, true_mapped=t)
+    d = _to_cpu(x=x64, m=m, t=t)
+    true_disp, disp = d["t"] - d["x"], d["m"] - d["x"]
+    cost = 0.5 * (true_disp**2).sum(dim=1).mean()
+    denom = torch.sqrt(2.0 * cost * (disp**2).sum(dim=1).mean())
+    if float(denom) == 0.0:
+        return float("nan")
+    return float((true_disp * disp).sum(dim=1).mean() / denom)
+
+
+def cost_error(estimate: float, true_cost: float) -> float:
+    """Relative error of a cost estimate in percent: 100·|estimate − true| / true."""
+    estimate, true_cost = float(estimate), float(true_cost)
+    if not math.isfinite(true_cost) or true_cost == 0:
+        raise InvalidInputError(f"true_cost must be finite and non-zero, got {true_cost}")
+    return 100.0 * abs(estimate - true_cost) / abs(true_cost)
+
+
+def _sq_dist(a: torch.Tensor, b: torch.Tensor, chunk_elems: int = 1 << 24) -> torch.Tensor:
+    """Pairwise squared Euclidean distances by explicit differences (no ‖a‖²+‖b‖²−2ab cancellation)."""
+    rows = max(1, chunk_elems // max(1, b.shape[0] * a.shape[1]))
+    return torch.cat([((blk[:, None, :] - b[None, :, :]) ** 2).sum(-1) for blk in a.split(rows)])
+
+
+def discrete_w2(a: torch.Tensor, b: torch.Tensor, *, squared: bool = False) -> float:
+    """Exact W2 between the equal-weight empirical measures of sample sets ``a`` (n, d) and ``b`` (m, d).
+
+    Solves the discrete OT problem exactly with POT's network simplex (``ot.emd2``, squared Euclidean
+    cost, ``numItermax = 1e7``) in float64. Returns W2, or W2² when ``squared``. Warns
+    (``RuntimeWarning``) if the solver stops before optimality.
+    """
+    import ot
+
+    a64, b64 = _f64(a, "a"), _f64(b, "b")
+    if a64.shape[1] != b64.shape[1]:
+        raise DimensionMismatchError(f"a has dimension {a64.shape[1]} but b has {b64.shape[1]}")
+    a64, b64 = a64.cpu(), b64.cpu()
+    cost = _sq_dist(a64, b64).numpy()
+    wa = np.full(a64.shape[0], 1.0 / a64.shape[0])
+    wb = np.full(b64.shape[0], 1.0 / b64.shape[0])
+    value, log = ot.emd2(wa, wb, cost, numItermax=10_000_000, log=True)
+    if log.get("warning"):
+        warnings.warn(f"discrete_w2: ot.emd2 did not converge: {log['warning']}", RuntimeWarning, stacklevel=2)
+    value = max(float(value), 0.0)
+    return value if squared else math.sqrt(value)
+
+
+# ---------------------------------------------------------------------------- evaluate
+def _gt_metrics(
+    pair: Any, forward: Map, inverse: Map | None, x: torch.Tensor, y: torch.Tensor
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    true_y = pair.true_forward(x)
+    mapped = forward(x)
+    out["l2_uvp_fwd"] = l2_uvp(mapped, true_y, pair.target_variance)
+    out["cos_fwd"] = cosine(x, mapped, true_y)
+    if inverse is not None:
+        true_x = pair.true_inverse(y)
+        back = inverse(y)
+        out["l2_uvp_inv"] = l2_uvp(back, true_x, pair.source_variance)
+        out["cos_inv"] = cosine(y, back, true_x)
+    return out
+
+
+def evaluate(
+    result: Any, pair: Any, n: int = 4096, generator: torch.Generator | None = None, *, n_discrete: int = 1024
+) -> dict[str, float]:
+    """Score a fitted W2 map against a pair; returns named floats.
+
+    ``result`` is anything with ``forward(x)``, ``inverse(y)``, ``has_inverse`` and ``cost_estimate``
+    (a :class:`~monge.solvers.base.W2Result`). Draws x ~ source then y ~ target with ``generator``.
+
+    With ground truth (``pair.has_ground_truth``; n samples each), following Korotin et al. (ICLR 2021,
+    NeurIPS 2021):
+      - ``l2_uvp_fwd`` = 100·E‖T(x) − T*(x)‖²/Var(Q), ``cos_fwd`` (see :func:`cosine`);
+      - if ``result.has_inverse``: ``l2_uvp_inv`` = 100·E‖T⁻¹(y) − T*⁻¹(y)‖²/Var(P), ``cos_inv`` (cosine
+        with the roles of source and target swapped);
+      - ``cost_true`` = ½W2², and ``cost_error`` (percent) when ``result.cost_estimate`` is finite.
+
+    Without ground truth (toy pairs; n_discrete samples each), exact discrete W2 (:func:`discrete_w2`):
+    ``w2_mapped_target`` = W2(T♯x, y), ``w2_source_target`` = W2(x, y), ``w2_ratio`` = their ratio, and
+    ``w2_inverse_source`` = W2(T⁻¹♯y, x) when the result has an inverse.
+    """
+    has_inv = bool(getattr(result, "has_inverse", False))
+    inverse = result.inverse if has_inv else None
+    if getattr(pair, "has_ground_truth", False):
+        x = pair.source.sample(n, generator=generator)
+        y = pair.target.sample(n, generator=generator)
+        out = _gt_metrics(pair, result.forward, inverse, x, y)
+        true_cost = float(pair.true_cost)
+        out["cost_true"] = true_cost
+        estimate = float(getattr(result, "cost_estimate", float("nan")))
+        if math.isfinite(estimate) and true_cost != 0:
+            out["cost_error"] = cost_error(estimate, true_cost)
+        return out
+    x = pair.source.sample(n_discrete, generator=generator)
+    y = pair.target.sample(n_discrete, generator=generator)
+    w_mt = discrete_w2(result.forward(x), y)
+    w_st = discrete_w2(x, y)
+    out = {
+        "w2_mapped_target": w_mt,
+        "w2_source_target": w_st,
+        "w2_ratio": w_mt / w_st if w_st > 0 else float("nan"),
+    }
+    if inverse is not None:
+        out["w2_inverse_source"] = discrete_w2(inverse(y), x)
+    return out
+
+
+def baseline_metrics(
+    pair: Any, n: int = 4096, generator: torch.Generator | None = None
+) -> dict[str, dict[str, float]]:
+    """Forward/inverse L2-UVP and cosine of the ``identity``, ``constant`` and ``linear`` (Bures) baselines
+    of a :class:`~monge.pairs.BenchmarkPair`, on one shared draw x ~ source, y ~ target (n each).
+
+    The identity's cosine is NaN (zero displacement). Returns ``{baseline: {metric: value}}``.
+    """
+    from monge.pairs.base import BASELINES
+
+    if not getattr(pair, "has_ground_truth", False):
+        raise InvalidInputError(f"baseline_metrics needs a pair with ground truth, got {pair!r}")
+    x = pair.source.sample(n, generator=generator)
+    y = pair.target.sample(n, generator=generator)
+    return {
+        name: _gt_metrics(pair, pair.baseline(name), pair.baseline_inverse(name), x, y) for name in BASELINES
+    }

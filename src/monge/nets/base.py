@@ -1,0 +1,63 @@
+"""Network contracts: potentials (scalar fields whose gradient is a map) and maps."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from monge.errors import UnknownNameError
+
+NETWORKS: dict[str, type[nn.Module]] = {}
+
+
+def register_network(cls: type[nn.Module]) -> type[nn.Module]:
+    """Class decorator: make ``cls`` rebuildable from ``{"class": name, **config()}`` (see :func:`build_network`)."""
+    NETWORKS[cls.__name__] = cls
+    return cls
+
+
+def build_network(config: dict[str, Any]) -> nn.Module:
+    """Rebuild a registered network from the dict returned by its ``config()`` (with a ``"class"`` key)."""
+    config = dict(config)
+    name = config.pop("class", None)
+    if name not in NETWORKS:
+        raise UnknownNameError("network", str(name), list(NETWORKS))
+    return NETWORKS[name](**config)
+
+
+class Potential(nn.Module):
+    """A scalar potential ψ: R^dim → R, batched: ``forward(x)`` has shape ``(n,)``.
+
+    ``gradient(x)`` returns ∇ψ(x) with shape ``(n, dim)`` and is differentiable with respect to the
+    parameters (so losses of the map can be trained). The default implementation uses autograd;
+    networks with an explicit formula override it. ``value_and_gradient`` returns both at once.
+    """
+
+    dim: int
+    is_convex: ClassVar[bool] = False
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value_and_gradient(x)[1]
+
+    def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.autograd_value_and_gradient(x)
+
+    def autograd_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ψ(x) and ∇ψ(x) through autograd (double backward when trained): the reference oracle."""
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            x_ = x if x.requires_grad else x.detach().requires_grad_(True)
+            value = self.forward(x_)
+            (grad,) = torch.autograd.grad(value.sum(), x_, create_graph=create_graph)
+        if not create_graph:
+            value, grad = value.detach(), grad.detach()
+        return value, grad
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this network (JSON-serialisable, with a ``"class"`` key)."""
+        raise NotImplementedError
+
+    def convexify(self) -> None:
+        """Project parameters back onto the set that keeps the potential convex (no-op if not convex)."""

@@ -1,0 +1,23 @@
+"""Benchmark pairs: source/target samplers with (or without) a ground-truth W2 map.
+
+>>> from monge.pairs import make_pair
+>>> pair = make_pair("gaussian:4", seed=0)
+>>> pair.dim, pair.has_ground_truth
+(4, True)
+"""
+
+from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair
+from monge.pairs.gaussian import GaussianPair
+from monge.pairs.registry import available_pairs, make_pair, register_pair_family
+from monge.pairs.toy import ToyPair
+
+__all__ = [
+    "BASELINES",
+    "BenchmarkPair",
+    "GaussianPair",
+    "SamplePair",
+    "ToyPair",
+    "available_pairs",
+    "make_pair",
+    "register_pair_family",
+]

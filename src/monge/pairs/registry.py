@@ -1,0 +1,132 @@
+"""Build pairs from short specs such as ``"gaussian:16"`` or ``"toy:swiss_roll"``.
+
+A spec is ``"<family>:<argument>"``. Families are registered with :func:`register_pair_family`; the
+factory receives the argument string and ``seed``, ``dtype``, ``device`` keywords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+import torch
+
+from monge.errors import InvalidInputError, UnknownNameError
+from monge.pairs.base import SamplePair
+
+
+class PairFactory(Protocol):
+    def __call__(self, arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device) -> SamplePair: ...
+
+
+@dataclass(frozen=True)
+class _Family:
+    factory: PairFactory
+    choices: Callable[[], Iterable[str]] | None
+    placeholder: str
+
+
+_FAMILIES: dict[str, _Family] = {}
+
+
+def register_pair_family(
+    prefix: str,
+    factory: PairFactory,
+    *,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    placeholder: str = "dim",
+    replace: bool = False,
+) -> None:
+    """Register a family of pairs under ``prefix`` (specs ``"<prefix>:<arg>"``).
+
+    Args:
+        prefix: family name, lower case, without ``":"`` (e.g. ``"mix3tomix10"``).
+        factory: ``factory(arg, *, seed, dtype, device) -> SamplePair``; it should raise
+            :class:`InvalidInputError` for a malformed argument and :class:`UnknownNameError` for an unknown one.
+        choices: the finite set of valid arguments (or a callable returning it), listed one by one by
+            :func:`available_pairs`; ``None`` means an open set shown as ``"<prefix>:<placeholder>"``.
+        placeholder: what the argument is, for the listing (default ``"dim"``).
+        replace: allow overwriting an existing family.
+    """
+    if not isinstance(prefix, str) or not prefix.strip() or ":" in prefix:
+        raise InvalidInputError(f"pair family prefix must be a non-empty string without ':', got {prefix!r}")
+    key = prefix.strip().lower()
+    if key in _FAMILIES and not replace:
+        raise InvalidInputError(f"pair family {key!r} is already registered (pass replace=True to override)")
+    if choices is not None and not callable(choices):
+        fixed = tuple(choices)
+        choices_fn: Callable[[], Iterable[str]] | None = lambda: fixed  # noqa: E731
+    else:
+        choices_fn = choices  # type: ignore[assignment]
+    _FAMILIES[key] = _Family(factory, choices_fn, placeholder)
+
+
+def available_pairs() -> list[str]:
+    """Every spec pattern: ``"gaussian:<dim>"`` for open families, each ``"toy:<name>"`` for finite ones."""
+    out: list[str] = []
+    for prefix, fam in sorted(_FAMILIES.items()):
+        if fam.choices is None:
+            out.append(f"{prefix}:<{fam.placeholder}>")
+        else:
+            out.extend(f"{prefix}:{c}" for c in sorted(fam.choices()))
+    return out
+
+
+def make_pair(
+    spec: str, *, seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> SamplePair:
+    """Build the pair named by ``spec`` (``"gaussian:16"`` → ``GaussianPair(16, seed)``; ``"toy:swiss_roll"``).
+
+    Raises :class:`UnknownNameError` for an unknown family or member, :class:`InvalidInputError` for a
+    malformed spec (missing or non-integer dimension, dimension ≤ 0...).
+    """
+    if not isinstance(spec, str):
+        raise InvalidInputError(f"pair spec must be a string like 'gaussian:16', got {type(spec).__name__}")
+    text = spec.strip()
+    prefix, sep, arg = text.partition(":")
+    key = prefix.strip().lower()
+    if key not in _FAMILIES:
+        raise UnknownNameError("pair", spec, available_pairs())
+    fam = _FAMILIES[key]
+    arg = arg.strip()
+    if not sep or not arg:
+        what = f"<{fam.placeholder}>" if fam.choices is None else "<name>"
+        raise InvalidInputError(f"pair spec {spec!r}: missing argument after '{key}:' (expected '{key}:{what}')")
+    if fam.choices is not None and arg not in set(fam.choices()):
+        raise UnknownNameError("pair", spec, available_pairs())
+    return fam.factory(arg, seed=seed, dtype=dtype, device=device)
+
+
+def parse_dim(spec_family: str, arg: str) -> int:
+    """Parse a positive integer dimension argument, raising :class:`InvalidInputError` naming the problem."""
+    try:
+        dim = int(arg)
+    except ValueError:
+        raise InvalidInputError(
+            f"pair spec '{spec_family}:{arg}': dimension must be a positive integer, got {arg!r}"
+        ) from None
+    if dim <= 0:
+        raise InvalidInputError(f"pair spec '{spec_family}:{arg}': dimension must be a positive integer, got {dim}")
+    return dim
+
+
+def _gaussian_factory(arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device) -> SamplePair:
+    from monge.pairs.gaussian import GaussianPair
+
+    return GaussianPair(parse_dim("gaussian", arg), seed, dtype=dtype, device=device)
+
+
+def _toy_factory(arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device) -> SamplePair:
+    from monge.pairs.toy import ToyPair
+
+    return ToyPair(arg, dtype=dtype, device=device)
+
+
+def _toy_choices() -> list[str]:
+    from monge.pairs.toy import toy_names
+
+    return toy_names()
+
+
+register_pair_family("gaussian", _gaussian_factory)
+register_pair_family("toy", _toy_factory, choices=_toy_choices, placeholder="name")

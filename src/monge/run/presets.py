@@ -1,0 +1,99 @@
+"""Named benchmark presets (``monge bench --preset quick``); explicit CLI flags override their fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from monge.errors import UnknownNameError
+from monge.run.runner import RunConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A set of runs: every solver × pair × seed with one budget.
+
+    Attributes:
+        name, description: shown by the CLI.
+        solvers, pairs, seeds: the grid of runs.
+        steps, batch_size, eval_every, eval_samples, time_budget_s: the budget of each run.
+        solver_options: per-solver constructor options (``{"w2gn": {...}}``); solvers without an entry
+            use their defaults.
+    """
+
+    name: str
+    description: str
+    solvers: tuple[str, ...]
+    pairs: tuple[str, ...]
+    steps: int
+    batch_size: int
+    eval_every: int | None = None
+    seeds: tuple[int, ...] = (0,)
+    eval_samples: int = 4096
+    time_budget_s: float | None = None
+    solver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def configs(
+        self,
+        *,
+        solvers: Sequence[str] | None = None,
+        pairs: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+        steps: int | None = None,
+        batch_size: int | None = None,
+        eval_every: int | None = None,
+        eval_samples: int | None = None,
+        time_budget_s: float | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[RunConfig]:
+        """The preset's run configs, with any non-``None`` argument overriding the preset's value.
+
+        ``options`` are added to (and override) every solver's preset options.
+        """
+        out = []
+        for solver in solvers or self.solvers:
+            opts = {**dict(self.solver_options.get(solver.strip().lower(), {})), **dict(options or {})}
+            for pair in pairs or self.pairs:
+                for seed in seeds or self.seeds:
+                    out.append(RunConfig(
+                        solver=solver, pair=pair, solver_options=opts, seed=seed,
+                        steps=self.steps if steps is None else steps,
+                        batch_size=self.batch_size if batch_size is None else batch_size,
+                        eval_every=self.eval_every if eval_every is None else eval_every,
+                        eval_samples=self.eval_samples if eval_samples is None else eval_samples,
+                        time_budget_s=self.time_budget_s if time_budget_s is None else time_budget_s,
+                    ))
+        return out
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        name="quick",
+        description="W2GN on two Gaussian pairs (2-D, 8-D) and the swiss roll; about a minute on 2 CPU cores",
+        solvers=("w2gn",),
+        pairs=("gaussian:2", "gaussian:8", "toy:swiss_roll"),
+        steps=1500,
+        batch_size=256,
+        eval_every=250,
+    ),
+    "standard": Preset(
+        name="standard",
+        description="W2GN on Gaussian pairs of dimension 2 to 64 and two toy sets, 3 seeds",
+        solvers=("w2gn",),
+        pairs=("gaussian:2", "gaussian:4", "gaussian:8", "gaussian:16", "gaussian:32", "gaussian:64",
+               "toy:swiss_roll", "toy:8gaussians"),
+        seeds=(0, 1, 2),
+        steps=5000,
+        batch_size=1024,
+        eval_every=500,
+    ),
+}
+"""Registered presets by name."""
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; :class:`UnknownNameError` listing the available ones otherwise."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in PRESETS:
+        raise UnknownNameError("preset", str(name), list(PRESETS))
+    return PRESETS[key]

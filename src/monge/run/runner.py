@@ -1,0 +1,550 @@
+"""Run solvers on benchmark pairs, evaluate them on a schedule and store everything.
+
+One run is (solver name + options, pair spec, seed, budget), described by a :class:`RunConfig`.
+:func:`run_bench` validates every config first (unknown solver or pair names, bad options fail before any
+training), then trains each run with its own seeded :class:`torch.Generator` (the global RNG is never
+touched), evaluates every ``eval_every`` steps and at the end with :func:`monge.metrics.evaluate` on a
+separately seeded generator (evaluation time is not counted as training time), and writes runs,
+metrics and sampled losses into a :class:`~monge.run.store.ResultStore`. A run that diverges or fails
+with a :class:`~monge.errors.MongeError` is recorded as such and the next run still happens.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+from monge._checks import check_positive_int
+from monge.errors import InvalidInputError, MongeError, TrainingDiverged
+from monge.run.store import ResultStore, higher_is_better
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_MAX_LOSS_POINTS = 500
+_EVAL_SEED_OFFSET = 0x5EED_0F_E7A1  # separates the evaluation stream from the training stream
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One benchmark run.
+
+    Attributes:
+        solver: registered solver name (``"w2gn"``).
+        pair: pair spec (``"gaussian:16"``, ``"toy:swiss_roll"``).
+        solver_options: keyword arguments for the solver's constructor (JSON-serialisable).
+        seed: seeds the pair (for seeded pair families), training and evaluation generators.
+        steps: training steps requested.
+        batch_size: samples per step from each distribution.
+        eval_every: evaluate every this many steps (and always at the end); ``None`` → about 5 evaluations.
+        eval_samples: samples per evaluation.
+        time_budget_s: stop training (status ``stopped``) once this many seconds of training are spent.
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+
+    solver: str
+    pair: str
+    solver_options: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    steps: int = 1000
+    batch_size: int = 256
+    eval_every: int | None = None
+    eval_samples: int = 4096
+    time_budget_s: float | None = None
+    dtype: str = "float32"
+
+    def validate(self) -> "RunConfig":
+        """Check the budget and types, raising :class:`InvalidInputError` naming the bad field; returns self."""
+        if not isinstance(self.solver, str) or not self.solver.strip():
+            raise InvalidInputError(f"solver name must be a non-empty string, got {self.solver!r}")
+        if not isinstance(self.pair, str) or not self.pair.strip():
+            raise InvalidInputError(f"pair spec must be a non-empty string, got {self.pair!r}")
+        if not isinstance(self.solver_options, Mapping):
+            raise InvalidInputError(f"solver options must be a mapping, got {type(self.solver_options).__name__}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.eval_samples, "eval_samples")
+        if self.eval_every is not None:
+            check_positive_int(self.eval_every, "eval_every")
+        if self.time_budget_s is not None and not (
+            isinstance(self.time_budget_s, (int, float)) and math.isfinite(self.time_budget_s) and self.time_budget_s > 0
+        ):
+            raise InvalidInputError(f"time budget must be a positive number of seconds, got {self.time_budget_s!r}")
+        if self.dtype not in _DTYPES:
+            raise InvalidInputError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        return self
+
+    @property
+    def eval_interval(self) -> int:
+        """The evaluation interval actually used (``eval_every`` or ``max(1, steps // 5)``)."""
+        return int(self.eval_every) if self.eval_every is not None else max(1, self.steps // 5)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """``dtype`` as a :class:`torch.dtype`."""
+        return _DTYPES[self.dtype]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stored in ``runs.config_json``)."""
+        out = asdict(self)
+        out["solver_options"] = dict(self.solver_options)
+        out["eval_every"] = self.eval_interval
+        return out
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of one run (also what :meth:`ResultStore.leaderboard` rows hold).
+
+    Attributes:
+        run_id, solver, pair, dim, seed, status, error: as stored.
+        steps_requested, steps_done: budget and steps actually trained.
+        wall_time_s: whole run including evaluations; train_time_s: time inside ``fit`` minus evaluations
+            (includes a solver's set-up such as pre-training); steps_per_s: speed of the training loop
+            (between the first and the last step, evaluations excluded).
+        final: metrics at the last evaluation; best: best value of each metric over the run.
+        plots: PNG files written for this run (2-D map plots).
+    """
+
+    run_id: int
+    solver: str
+    pair: str
+    dim: int
+    seed: int
+    status: str
+    steps_requested: int
+    steps_done: int
+    wall_time_s: float | None
+    train_time_s: float | None
+    steps_per_s: float | None
+    final: dict[str, float | None]
+    best: dict[str, float]
+    error: str | None = None
+    plots: tuple[str, ...] = ()
+
+    def metric(self, name: str, which: str = "final") -> float | None:
+        """``final`` (default) or ``best`` value of metric ``name``, ``None`` if it was not evaluated."""
+        return (self.final if which == "final" else self.best).get(name)
+
+    @property
+    def final_l2_uvp_fwd(self) -> float | None:
+        """Forward L2-UVP at the last evaluation."""
+        return self.final.get("l2_uvp_fwd")
+
+    @property
+    def best_l2_uvp_fwd(self) -> float | None:
+        """Best forward L2-UVP over the run."""
+        return self.best.get("l2_uvp_fwd")
+
+    @property
+    def final_l2_uvp_inv(self) -> float | None:
+        """Inverse L2-UVP at the last evaluation."""
+        return self.final.get("l2_uvp_inv")
+
+    @property
+    def best_l2_uvp_inv(self) -> float | None:
+        """Best inverse L2-UVP over the run."""
+        return self.best.get("l2_uvp_inv")
+
+    @property
+    def final_cos_fwd(self) -> float | None:
+        """Forward cosine similarity at the last evaluation."""
+        return self.final.get("cos_fwd")
+
+
+def environment_versions(device: str | torch.device = "cpu") -> dict[str, str]:
+    """Versions stored with every run: monge, torch, numpy, python, platform and the device used."""
+    import numpy
+
+    try:
+        import monge
+
+        monge_version = str(getattr(monge, "__version__", "unknown"))
+    except Exception:  # noqa: BLE001
+        monge_version = "unknown"
+    return {
+        "monge": monge_version,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": str(device),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "pair"
+
+
+def validate_configs(configs: Iterable[RunConfig]) -> None:
+    """Check every config (budget, solver name and options, pair spec) without training anything.
+
+    Raises :class:`~monge.errors.UnknownNameError` or :class:`InvalidInputError` naming the problem.
+    :func:`run_bench` does this itself; call it to fail before opening a store.
+    """
+    _validate_all(list(configs))
+
+
+def _validate_all(configs: Sequence[RunConfig]) -> tuple[dict, list]:
+    """Build every pair and solver once before training, so bad names/options fail early."""
+    from monge.pairs import make_pair
+    from monge.solvers import get_solver
+
+    pairs: dict[tuple[str, int, str], Any] = {}
+    solvers = []
+    for cfg in configs:
+        if not isinstance(cfg, RunConfig):
+            raise InvalidInputError(f"expected RunConfig objects, got {type(cfg).__name__}")
+        cfg.validate()
+        key = (cfg.pair, cfg.seed, cfg.dtype)
+        if key not in pairs:
+            pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype)
+        solvers.append(get_solver(cfg.solver, **dict(cfg.solver_options)))
+    return pairs, solvers
+
+
+class _NullBar:
+    """Stand-in for the rich progress bar when progress display is off."""
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> "_NullBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+def _progress_bar(console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.3g}"
+
+
+def _headline(metrics: Mapping[str, float | None]) -> str:
+    parts = []
+    for key, label in (("l2_uvp_fwd", "L2-UVP→"), ("l2_uvp_inv", "L2-UVP←"), ("cos_fwd", "cos"), ("w2_ratio", "W2 ratio")):
+        if key in metrics:
+            parts.append(f"{label} {_fmt(metrics[key])}")
+    return " ".join(parts)
+
+
+class _RunTracker:
+    """The callback given to ``solver.fit``: times training, samples losses, evaluates, updates the bar."""
+
+    def __init__(self, cfg: RunConfig, pair: Any, run_id: int, store: ResultStore, bar: Any, task: int):
+        self.cfg, self.pair, self.run_id, self.store, self.bar, self.task = cfg, pair, run_id, store, bar, task
+        self.interval = cfg.eval_interval
+        self.loss_every = max(1, math.ceil(cfg.steps / _MAX_LOSS_POINTS))
+        self.loss_buffer: list[tuple[int, dict[str, float]]] = []
+        self.start = time.perf_counter()
+        self.excluded = 0.0  # seconds spent evaluating/storing inside the training loop
+        self.last_eval_step = -1
+        self.step = 0
+        self.stopped = False
+        self.latest: dict[str, float | None] = {}
+        self.loss_text = ""
+        self.first_call: tuple[int, float, float] | None = None  # (step, time, excluded) at the first callback
+        self.last_call: tuple[int, float, float] | None = None
+
+    def loop_steps_per_s(self) -> float | None:
+        """Training-loop speed between the first and last callback (excludes set-up such as pre-training
+        and evaluation time); ``None`` with fewer than two callbacks."""
+        if self.first_call is None or self.last_call is None or self.last_call[0] <= self.first_call[0]:
+            return None
+        elapsed = (self.last_call[1] - self.first_call[1]) - (self.last_call[2] - self.first_call[2])
+        return (self.last_call[0] - self.first_call[0]) / elapsed if elapsed > 0 else None
+
+    def train_time(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def evaluate(self, result: Any, step: int, train_time: float | None = None) -> None:
+        """Evaluate ``result`` at ``step`` on the run's fixed evaluation samples and store the metrics."""
+        from monge.metrics import evaluate
+
+        t0 = time.perf_counter()
+        train_time = self.train_time() if train_time is None else train_time
+        gen = torch.Generator().manual_seed((self.cfg.seed + _EVAL_SEED_OFFSET) % (2**63))
+        metrics = {k: float(v) for k, v in evaluate(result, self.pair, n=self.cfg.eval_samples, generator=gen).items()}
+        self.store.log_eval(self.run_id, step, train_time, metrics)
+        self.flush_losses()
+        self.latest = metrics
+        self.last_eval_step = step
+        self.bar.update(self.task, info=self._info())
+        self.excluded += time.perf_counter() - t0
+
+    def flush_losses(self) -> None:
+        if self.loss_buffer:
+            self.store.log_losses(self.run_id, self.loss_buffer)
+            self.loss_buffer = []
+
+    def _info(self) -> str:
+        return " ".join(p for p in (self.loss_text, _headline(self.latest)) if p)
+
+    def __call__(self, progress: Any) -> bool:
+        t0 = time.perf_counter()
+        self.step = step = int(progress.step)
+        if self.first_call is None:
+            self.first_call = (step, t0, self.excluded)
+        self.last_call = (step, t0, self.excluded)
+        logs = dict(progress.logs)
+        if step % self.loss_every == 0 or step == progress.steps or step == 1:
+            self.loss_buffer.append((step, logs))
+        if logs:
+            key = "loss" if "loss" in logs else next(iter(logs))
+            self.loss_text = f"{key} {_fmt(logs[key])}"
+        self.bar.update(self.task, completed=step, info=self._info())
+        self.excluded += time.perf_counter() - t0
+        over_budget = self.cfg.time_budget_s is not None and self.train_time() >= self.cfg.time_budget_s
+        if step % self.interval == 0 or step >= progress.steps or over_budget:
+            self.evaluate(progress.result(), step)
+        if over_budget and step < progress.steps:
+            self.stopped = True
+            return True
+        return False
+
+
+def run_bench(
+    configs: Iterable[RunConfig],
+    store: ResultStore,
+    *,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> list[RunSummary]:
+    """Run every config, store runs/metrics/losses in ``store`` and return one :class:`RunSummary` each.
+
+    All configs are validated (names, options, budgets) before any training starts. With ``out_dir``,
+    writes ``convergence_<pair>.png`` per pair and ``map_<run id>_<solver>_<pair>.png`` for each run on a
+    2-D pair. ``progress`` shows a rich progress bar on ``console`` (default: a stderr console).
+    """
+    from monge.solvers import get_solver
+
+    configs = list(configs)
+    pairs, solvers = _validate_all(configs)
+    out_path = Path(out_dir) if out_dir is not None else None
+    if out_path is not None:
+        try:
+            out_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(f"output folder {out_path}: cannot create it ({exc.strerror or exc})") from exc
+    if progress:
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        bar: Any = _progress_bar(console)
+    else:
+        bar = _NullBar()
+
+    summaries: list[RunSummary] = []
+    with bar:
+        for index, (cfg, solver) in enumerate(zip(configs, solvers)):
+            pair = pairs[(cfg.pair, cfg.seed, cfg.dtype)]
+            if index > 0:  # a fresh solver per run: fit may keep state between calls
+                solver = get_solver(cfg.solver, **dict(cfg.solver_options))
+            summary, result = _one_run(cfg, pair, solver, store, bar, index, len(configs))
+            if out_path is not None and result is not None and pair.dim == 2:
+                summary = _map_plot(summary, cfg, pair, result, out_path)
+            summaries.append(summary)
+    if out_path is not None:
+        from monge.plot import plot_convergence
+
+        by_pair: dict[str, list[int]] = {}
+        for s in summaries:
+            by_pair.setdefault(s.pair, []).append(s.run_id)
+        for pair_name, ids in by_pair.items():
+            plot_convergence(store, ids, out_path / f"convergence_{_slug(pair_name)}.png")
+    return summaries
+
+
+def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
+    run_id = store.start_run(
+        solver=cfg.solver.strip().lower(),
+        pair=str(getattr(pair, "name", cfg.pair)),
+        dim=int(pair.dim),
+        seed=cfg.seed,
+        steps_requested=cfg.steps,
+        batch_size=cfg.batch_size,
+        eval_every=cfg.eval_interval,
+        config={**cfg.to_dict(), "solver_settings": _safe_settings(solver)},
+        versions=environment_versions(getattr(pair, "device", "cpu")),
+    )
+    task = bar.add_task(f"[{index + 1}/{total}] {cfg.solver} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
+    tracker = _RunTracker(cfg, pair, run_id, store, bar, task)
+    train_gen = torch.Generator().manual_seed(cfg.seed)
+    wall0 = time.perf_counter()
+    status, error, result, steps_done = "finished", None, None, 0
+    try:
+        try:
+            result = solver.fit(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size,
+                                generator=train_gen, callback=tracker)
+            train_time = tracker.train_time()
+            steps_done = int(getattr(result, "steps", 0) or tracker.step)
+            if tracker.last_eval_step != steps_done:
+                tracker.evaluate(result, steps_done, train_time)
+            status = "stopped" if tracker.stopped else "finished"
+        except TrainingDiverged as exc:
+            train_time = tracker.train_time()
+            status, error, steps_done = "diverged", str(exc), int(exc.step)
+            result = exc.result
+            if result is not None and tracker.last_eval_step != steps_done:
+                try:
+                    tracker.evaluate(result, steps_done, train_time)
+                except MongeError:
+                    pass  # the last good parameters cannot be evaluated either; keep the diverged status
+        except MongeError as exc:
+            train_time = tracker.train_time()
+            status, error, steps_done, result = "failed", str(exc), tracker.step, None
+        tracker.flush_losses()
+    except BaseException as exc:  # not ours (a bug, Ctrl-C): record the run as failed, then re-raise
+        try:
+            tracker.loss_buffer = []
+            store.finish_run(run_id, "failed", steps_done=tracker.step,
+                             error=f"{type(exc).__name__}: {exc}".strip(),
+                             wall_time_s=time.perf_counter() - wall0, train_time_s=tracker.train_time())
+        except MongeError:
+            pass
+        raise
+    wall = time.perf_counter() - wall0
+    steps_per_s = tracker.loop_steps_per_s()
+    if steps_per_s is None and train_time > 0 and steps_done > 0:
+        steps_per_s = steps_done / train_time
+    store.finish_run(run_id, status, steps_done=steps_done, error=error, wall_time_s=wall,
+                     train_time_s=train_time, steps_per_s=steps_per_s)
+    bar.update(task, completed=steps_done, info=f"{status} {tracker._info()}".strip())
+    row = store.leaderboard([run_id])[0]
+    return _summary_from_row(row), result
+
+
+def _safe_settings(solver: Any) -> dict[str, Any]:
+    try:
+        settings = solver.settings()
+        return dict(settings) if isinstance(settings, Mapping) else {}
+    except Exception:  # noqa: BLE001 - settings are informational only
+        return {}
+
+
+def _summary_from_row(row: Mapping[str, Any]) -> RunSummary:
+    return RunSummary(
+        run_id=int(row["id"]),
+        solver=row["solver"],
+        pair=row["pair"],
+        dim=int(row["dim"]),
+        seed=int(row["seed"]),
+        status=row["status"],
+        steps_requested=int(row["steps_requested"]),
+        steps_done=int(row["steps_done"]),
+        wall_time_s=row["wall_time_s"],
+        train_time_s=row["train_time_s"],
+        steps_per_s=row["steps_per_s"],
+        final=dict(row["final"]),
+        best=dict(row["best"]),
+        error=row["error"],
+    )
+
+
+def summaries_from_store(store: ResultStore, run_ids: Iterable[int] | None = None, **filters: Any) -> list[RunSummary]:
+    """:class:`RunSummary` objects for stored runs (``run_ids`` or :meth:`ResultStore.runs` filters)."""
+    return [_summary_from_row(row) for row in store.leaderboard(run_ids, **filters)]
+
+
+def _map_plot(summary: RunSummary, cfg: RunConfig, pair: Any, result: Any, out_path: Path) -> RunSummary:
+    from dataclasses import replace
+
+    from monge.plot import plot_map_2d
+
+    gen = torch.Generator().manual_seed((cfg.seed + _EVAL_SEED_OFFSET + 1) % (2**63))
+    n = min(1024, cfg.eval_samples)
+    source = pair.source.sample(n, gen)
+    target = pair.target.sample(n, gen)
+    try:
+        mapped = result.forward(source)
+    except MongeError:
+        return summary
+    path = out_path / f"map_{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}.png"
+    title = f"run {summary.run_id}: {summary.solver} on {summary.pair} ({summary.status}, {summary.steps_done} steps)"
+    plot_map_2d(source, target, mapped, path, title=title)
+    return replace(summary, plots=summary.plots + (str(path),))
+
+
+# ---------------------------------------------------------------------------- tables
+def _row_dict(item: Any) -> dict[str, Any]:
+    if isinstance(item, RunSummary):
+        return asdict(item)
+    row = dict(item)
+    row.setdefault("run_id", row.get("id"))
+    row.setdefault("final", {})
+    row.setdefault("best", {})
+    return row
+
+
+def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: str | None = "monge leaderboard") -> Any:
+    """A :class:`rich.table.Table` of runs (``RunSummary`` objects or :meth:`ResultStore.leaderboard` rows).
+
+    Columns: run id, solver, pair, seed, status, steps, final/best forward L2-UVP, final/best inverse
+    L2-UVP, forward cosine, wall time, steps/s. Pairs without ground truth (toy pairs) show the W2 ratio
+    (W2(mapped, target) / W2(source, target), lower is better) in the forward columns, marked ``W2×``.
+    """
+    from rich.table import Table
+
+    table = Table(title=title, caption="L2-UVP in % of the target (fwd) / source (inv) variance; "
+                                        "W2× = W2(mapped, target) / W2(source, target) on pairs without ground truth")
+    for name, justify in (("#", "right"), ("solver", "left"), ("pair", "left"), ("seed", "right"),
+                          ("status", "left"), ("steps", "right"), ("fwd L2-UVP final", "right"),
+                          ("fwd L2-UVP best", "right"), ("inv L2-UVP final", "right"), ("inv L2-UVP best", "right"),
+                          ("cos fwd", "right"), ("wall", "right"), ("steps/s", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for item in rows:
+        r = _row_dict(item)
+        final, best = r["final"], r["best"]
+        if "l2_uvp_fwd" in final or "l2_uvp_fwd" in best:
+            fwd = (_fmt(final.get("l2_uvp_fwd")), _fmt(best.get("l2_uvp_fwd")))
+            inv = (_fmt(final.get("l2_uvp_inv")), _fmt(best.get("l2_uvp_inv")))
+        elif "w2_ratio" in final or "w2_ratio" in best:
+            fwd = (f"W2× {_fmt(final.get('w2_ratio'))}", f"W2× {_fmt(best.get('w2_ratio'))}")
+            inv = ("—", "—")
+        else:
+            fwd = inv = ("—", "—")
+        status = r.get("status", "")
+        style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "")
+        wall = r.get("wall_time_s")
+        table.add_row(
+            str(r.get("run_id", "")), str(r.get("solver", "")), str(r.get("pair", "")), str(r.get("seed", "")),
+            f"[{style}]{status}[/{style}]" if style else status,
+            f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}",
+            *fwd, *inv, _fmt(final.get("cos_fwd")),
+            "—" if wall is None else f"{wall:.1f}s",
+            "—" if r.get("steps_per_s") is None else f"{r['steps_per_s']:.1f}",
+        )
+    return table
+
+
+__all__ = ["RunConfig", "RunSummary", "environment_versions", "higher_is_better", "leaderboard_table",
+           "run_bench", "summaries_from_store", "validate_configs"]

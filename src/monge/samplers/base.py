@@ -1,0 +1,36 @@
+"""The sampler contract: something you can draw ``(n, dim)`` samples from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class Sampler(ABC):
+    """A distribution on R^dim.
+
+    Subclasses implement :meth:`_sample`; :meth:`sample` validates ``n`` and returns a tensor of shape
+    ``(n, dim)`` with the sampler's ``dtype`` on its ``device``. Randomness comes only from the
+    ``generator`` passed in (or torch's default generator when it is ``None``); a sampler never reseeds
+    anything.
+    """
+
+    dim: int
+    dtype: torch.dtype
+    device: torch.device
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` samples as a ``(n, dim)`` tensor."""
+        from monge._checks import check_positive_int
+
+        check_positive_int(n, "n")
+        out = self._sample(n, generator)
+        return out.to(device=self.device, dtype=self.dtype)
+
+    @abstractmethod
+    def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Draw ``n`` samples; may return them on another device/dtype (``sample`` converts)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"

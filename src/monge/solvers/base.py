@@ -1,0 +1,279 @@
+"""Solver contract, the W2 result object, and the name registry.
+
+A solver is constructed with its hyper-parameters (explicit keyword arguments with the paper's
+defaults) and fitted with ``fit(source, target, *, steps, batch_size, generator=None, callback=None)``;
+``source`` and ``target`` are :class:`~monge.samplers.Sampler` objects or ``(n, dim)`` tensors (wrapped in
+an empirical sampler). Solvers only ever see samples, never a benchmark pair.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+
+from monge.errors import CheckpointError, UnknownNameError
+
+RESULT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a solver hands its ``callback`` after each training step.
+
+    Attributes:
+        step: number of completed steps (1-based).
+        steps: total number of steps requested.
+        logs: scalar losses of this step (name → float).
+        result: builds a :class:`W2Result` view of the *current* networks (shares their parameters; call
+            ``result().frozen()`` for a copy that training will not change).
+    """
+
+    step: int
+    steps: int
+    logs: dict[str, float]
+    result: Callable[[], "W2Result"]
+
+
+Callback = Callable[[Progress], "bool | None"]
+"""Called after every step; returning ``True`` stops training early (for example a wall-clock budget)."""
+
+
+@dataclass(frozen=True)
+class W2Result:
+    """A fitted quadratic-cost (W2) transport map.
+
+    Attributes:
+        solver: registered name of the solver that produced it.
+        forward_potential: potential ψ whose gradient is the forward map T = ∇ψ.
+        inverse_potential: potential ψ̄ whose gradient is the inverse map, or ``None``.
+        cost_estimate: the solver's estimate of ½·W2² = ½·E‖x − T(x)‖².
+        history: per-step training logs (name → list of floats).
+        settings: the solver's hyper-parameters (JSON-serialisable).
+        steps: number of training steps done.
+    """
+
+    solver: str
+    forward_potential: torch.nn.Module
+    inverse_potential: torch.nn.Module | None
+    cost_estimate: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.forward_potential.dim)
+
+    @property
+    def has_inverse(self) -> bool:
+        return self.inverse_potential is not None
+
+    def _apply(self, potential: torch.nn.Module, x: torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
+        from monge._checks import check_samples
+
+        x = check_samples(x, name=name, dim=self.dim)
+        param = next(potential.parameters())
+        if x.device != param.device:
+            from monge.errors import InvalidInputError
+
+            raise InvalidInputError(f"{name} is on {x.device} but the map's parameters are on {param.device}")
+        x = x.to(param.dtype)
+        with torch.no_grad():
+            return torch.cat([potential.gradient(chunk) for chunk in x.split(batch_size)])
+
+    def forward(self, x: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
+        """Map source points ``x`` (n, dim) to the target: ∇ψ(x), computed in chunks without gradients."""
+        return self._apply(self.forward_potential, x, batch_size, "x")
+
+    def inverse(self, y: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
+        """Map target points ``y`` back to the source with ∇ψ̄(y); raises if the solver has no inverse."""
+        if self.inverse_potential is None:
+            raise NotImplementedError(f"solver {self.solver!r} learns no inverse map")
+        return self._apply(self.inverse_potential, y, batch_size, "y")
+
+    __call__ = forward
+
+    def frozen(self) -> "W2Result":
+        """A deep copy whose networks later training cannot change."""
+        import copy
+
+        return W2Result(
+            solver=self.solver,
+            forward_potential=copy.deepcopy(self.forward_potential),
+            inverse_potential=copy.deepcopy(self.inverse_potential),
+            cost_estimate=self.cost_estimate,
+            history={k: list(v) for k, v in self.history.items()},
+            settings=dict(self.settings),
+            steps=self.steps,
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to directory ``path``: ``result.json`` (settings, network configs, history) plus one
+        ``.pt`` state dict per network. Files are written to temporaries and renamed, so an interrupted
+        save never leaves a half-written checkpoint under the final name."""
+        from monge import __version__
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        nets = {"forward": self.forward_potential, "inverse": self.inverse_potential}
+        meta = {
+            "format": RESULT_FORMAT,
+            "kind": "W2Result",
+            "monge_version": __version__,
+            "torch_version": torch.__version__,
+            "solver": self.solver,
+            "cost_estimate": self.cost_estimate,
+            "steps": self.steps,
+            "settings": self.settings,
+            "history": self.history,
+            "networks": {k: (None if n is None else n.config()) for k, n in nets.items()},
+        }
+        for key, net in nets.items():
+            if net is not None:
+                _atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
+        _atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, map_location: str | torch.device | None = "cpu") -> "W2Result":
+        """Load a result written by :meth:`save`; raises :class:`CheckpointError` naming what is wrong."""
+        from monge.nets.base import build_network
+
+        path = Path(path)
+        meta_path = path / "result.json"
+        if not meta_path.is_file():
+            raise CheckpointError(f"{path}: not a saved result (no result.json)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{meta_path}: corrupt JSON ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("kind") != "W2Result":
+            raise CheckpointError(f"{meta_path}: not a W2 result")
+        if meta.get("format") != RESULT_FORMAT:
+            raise CheckpointError(f"{meta_path}: unsupported format {meta.get('format')!r} (expected {RESULT_FORMAT})")
+        nets: dict[str, torch.nn.Module | None] = {}
+        for key, config in meta.get("networks", {}).items():
+            if config is None:
+                nets[key] = None
+                continue
+            try:
+                net = build_network(config)
+            except Exception as exc:  # noqa: BLE001
+                raise CheckpointError(f"{meta_path}: cannot rebuild {key} network ({exc})") from exc
+            load_state_dict_checked(net, path / f"{key}.pt", map_location=map_location)
+            nets[key] = net
+        if nets.get("forward") is None:
+            raise CheckpointError(f"{meta_path}: no forward network")
+        return cls(
+            solver=meta["solver"],
+            forward_potential=nets["forward"],
+            inverse_potential=nets.get("inverse"),
+            cost_estimate=float(meta["cost_estimate"]),
+            history={k: list(v) for k, v in meta.get("history", {}).items()},
+            settings=meta.get("settings", {}),
+            steps=int(meta.get("steps", 0)),
+        )
+
+
+def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: Any = "cpu") -> None:
+    """Load ``file`` (a plain state dict, ``weights_only=True``) into ``net``; :class:`CheckpointError`
+    names the file and the problem when it is missing, corrupt, or does not match the network."""
+    file = Path(file)
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing")
+    try:
+        state = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{file}: expected a state dict, got {type(state).__name__}")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{file}: does not match {type(net).__name__}: {' '.join(first[:3])}") from exc
+    for name, tensor in state.items():
+        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
+
+
+def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    tmp.replace(target)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, (torch.dtype, torch.device, Path)):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------- registry
+class W2Solver(ABC):
+    """Base class of quadratic-cost solvers: hyper-parameters in the constructor, data in :meth:`fit`."""
+
+    name: ClassVar[str]
+    paper: ClassVar[str]
+
+    @abstractmethod
+    def fit(
+        self,
+        source: Any,
+        target: Any,
+        *,
+        steps: int,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+    ) -> W2Result:
+        """Fit the map from ``source`` to ``target`` and return a :class:`W2Result`."""
+
+    def settings(self) -> dict[str, Any]:
+        """The hyper-parameters this solver was built with (JSON-serialisable)."""
+        return {}
+
+
+SOLVERS: dict[str, type[W2Solver]] = {}
+
+
+def register_solver(name: str) -> Callable[[type[W2Solver]], type[W2Solver]]:
+    """Class decorator registering a solver under ``name`` for configs and the CLI."""
+
+    def deco(cls: type[W2Solver]) -> type[W2Solver]:
+        cls.name = name
+        SOLVERS[name] = cls
+        return cls
+
+    return deco
+
+
+def available_solvers() -> list[str]:
+    return sorted(SOLVERS)
+
+
+def get_solver(name: str, **options: Any) -> W2Solver:
+    """Build the solver registered as ``name`` with keyword ``options``.
+
+    Raises :class:`UnknownNameError` for an unknown name and :class:`~monge.errors.InvalidInputError`
+    for an option the solver does not take.
+    """
+    from monge.errors import InvalidInputError
+
+    key = name.strip().lower()
+    if key not in SOLVERS:
+        raise UnknownNameError("solver", name, available_solvers())
+    try:
+        return SOLVERS[key](**options)
+    except TypeError as exc:
+        raise InvalidInputError(f"solver {name!r}: {exc}") from exc

@@ -1,0 +1,271 @@
+"""W2GN: Wasserstein-2 Generative Networks.
+
+Korotin, Egiazarian, Asadulaev, Safin, Burnaev. "Wasserstein-2 Generative Networks", ICLR 2021
+(arXiv:1909.13082). Algorithm 1 and App. C.1; defaults from the authors' W2 benchmark notebooks
+("Do Neural Optimal Transport Solvers Work?", NeurIPS 2021, ``W2_test_hd_benchmark``).
+
+Two input-convex potentials: ψθ (forward map ∇ψθ: P → Q) and ψ̄ω (inverse map ∇ψ̄ω: Q → P). With
+ỹ = ∇ψ̄ω(y) the loss is::
+
+    E_P ψθ(x) + E_Q[⟨ỹ, y⟩ − ψθ(ỹ)] + (λ/2)·E_Q‖∇ψθ(ỹ) − y‖²  [+ (λ_X/2)·E_P‖∇ψ̄ω(∇ψθ(x)) − x‖²]
+
+No minimax. The stop-gradient heuristic of the paper: ỹ is treated as a constant in the correlation
+term (its ω-gradient vanishes at the optimum by the envelope theorem), so ψ̄ω is trained by the cycle
+regulariser alone; ψθ by both terms. After each Adam step the potentials are convexified (their
+non-negative weights clamped). Before training, ψθ is pre-trained to the identity map (mean squared
+error on N(m, (3σ)²) noise matched to the data) and copied into ψ̄ω.
+
+The input gradient ∇ψ is computed by the networks' explicit formula (one backward pass per step, see
+:class:`monge.nets.DenseICNN`); ``explicit_gradient=False`` uses autograd's double backward instead.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import torch
+
+from monge._checks import check_positive_int
+from monge.errors import DimensionMismatchError, InvalidInputError, TrainingDiverged
+from monge.nets.base import Potential
+from monge.nets.icnn import DenseICNN
+from monge.samplers import Sampler, as_sampler
+from monge.solvers.base import Callback, Progress, W2Result, W2Solver, register_solver
+
+
+def default_hidden_sizes(dim: int) -> list[int]:
+    """The W2 benchmark's DenseICNN widths: ``[max(2D, 64), max(2D, 64), max(D, 32)]``."""
+    return [max(2 * dim, 64), max(2 * dim, 64), max(dim, 32)]
+
+
+@register_solver("w2gn")
+class W2GN(W2Solver):
+    """Wasserstein-2 Generative Networks (Korotin et al., ICLR 2021): two ICNNs, correlation loss and
+    cycle-consistency regulariser, no minimax.
+
+    Args:
+        hidden_sizes: DenseICNN widths; default :func:`default_hidden_sizes` (benchmark setting).
+        rank: rank of the convex-quadratic input layers (1).
+        activation: ``"celu"`` (paper) or ``"softplus"``.
+        strong_convexity: β of both potentials (1e-4, benchmark notebooks).
+        init_std: std of the initial weights (0.05 = 1/20 as in the W2GN code).
+        lr: Adam learning rate for both potentials (1e-3).
+        betas: Adam betas (PyTorch default (0.9, 0.999), as in the benchmark notebooks).
+        cycle_weight: λ of the cycle term (λ/2)·E‖∇ψθ(∇ψ̄ω(y)) − y‖². The default 2.0 equals the
+            benchmark notebooks' ``LAMBDA = D`` applied to a per-coordinate mean.
+        cycle_weight_x: λ_X of the optional second cycle term R_X on source samples (0 = off).
+        l1_penalty: weight of an L1 penalty on all parameters (0 = off; the W2GN code uses 1e-10).
+        stop_gradient: use the paper's stop-gradient heuristic (True).
+        pretrain_steps: maximum identity pre-training steps (0 = none; default 1000).
+        pretrain_tol: pre-training stops once the mean squared error E‖∇ψθ(x) − x‖² drops below this.
+        pretrain_blow: pre-training noise is N(m, (blow·σ)²) with m, σ the mean and RMS spread of a
+            source+target batch (the benchmark pre-trains on 3·N(0, I) for standardised data).
+        explicit_gradient: compute ∇ψ with the networks' explicit formula (fast) instead of autograd.
+        forward_potential / inverse_potential: use these potentials instead of building DenseICNNs
+            (any :class:`~monge.nets.Potential`; convexify() is called after each step).
+    """
+
+    paper = ("A. Korotin, V. Egiazarian, A. Asadulaev, A. Safin, E. Burnaev. Wasserstein-2 Generative "
+             "Networks. ICLR 2021. arXiv:1909.13082")
+
+    def __init__(
+        self,
+        *,
+        hidden_sizes: Sequence[int] | None = None,
+        rank: int = 1,
+        activation: str = "celu",
+        strong_convexity: float = 1e-4,
+        init_std: float = 0.05,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        cycle_weight: float = 2.0,
+        cycle_weight_x: float = 0.0,
+        l1_penalty: float = 0.0,
+        stop_gradient: bool = True,
+        pretrain_steps: int = 1000,
+        pretrain_tol: float = 1e-3,
+        pretrain_blow: float = 3.0,
+        explicit_gradient: bool = True,
+        forward_potential: Potential | None = None,
+        inverse_potential: Potential | None = None,
+    ):
+        for name, value in (("lr", lr), ("cycle_weight", cycle_weight), ("cycle_weight_x", cycle_weight_x),
+                            ("l1_penalty", l1_penalty), ("pretrain_tol", pretrain_tol),
+                            ("pretrain_blow", pretrain_blow)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"W2GN: {name} must be a finite number >= 0, got {value!r}")
+        if lr <= 0:
+            raise InvalidInputError(f"W2GN: lr must be > 0, got {lr}")
+        if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
+            raise InvalidInputError(f"W2GN: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
+        if (forward_potential is None) != (inverse_potential is None):
+            raise InvalidInputError("W2GN: pass both forward_potential and inverse_potential, or neither")
+        self.hidden_sizes = None if hidden_sizes is None else [int(h) for h in hidden_sizes]
+        self.rank, self.activation, self.strong_convexity, self.init_std = rank, activation, strong_convexity, init_std
+        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
+        self.cycle_weight, self.cycle_weight_x, self.l1_penalty = float(cycle_weight), float(cycle_weight_x), float(l1_penalty)
+        self.stop_gradient, self.explicit_gradient = bool(stop_gradient), bool(explicit_gradient)
+        self.pretrain_steps, self.pretrain_tol, self.pretrain_blow = pretrain_steps, float(pretrain_tol), float(pretrain_blow)
+        self.forward_potential, self.inverse_potential = forward_potential, inverse_potential
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "hidden_sizes": self.hidden_sizes, "rank": self.rank, "activation": self.activation,
+            "strong_convexity": self.strong_convexity, "init_std": self.init_std, "lr": self.lr,
+            "betas": list(self.betas), "cycle_weight": self.cycle_weight, "cycle_weight_x": self.cycle_weight_x,
+            "l1_penalty": self.l1_penalty, "stop_gradient": self.stop_gradient,
+            "pretrain_steps": self.pretrain_steps, "pretrain_tol": self.pretrain_tol,
+            "pretrain_blow": self.pretrain_blow, "explicit_gradient": self.explicit_gradient,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def _value_and_gradient(self, net: Potential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.explicit_gradient:
+            return net.value_and_gradient(x)
+        return net.autograd_value_and_gradient(x)
+
+    def _build_networks(self, dim: int, dtype: torch.dtype, device: torch.device,
+                        generator: torch.Generator | None) -> tuple[Potential, Potential]:
+        if self.forward_potential is not None:
+            for key, net in (("forward_potential", self.forward_potential), ("inverse_potential", self.inverse_potential)):
+                if int(getattr(net, "dim", -1)) != dim:
+                    raise DimensionMismatchError(f"W2GN: {key} has dimension {getattr(net, 'dim', '?')} but the data has {dim}")
+            return self.forward_potential, self.inverse_potential
+        kwargs = dict(hidden_sizes=self.hidden_sizes or default_hidden_sizes(dim), rank=self.rank,
+                      activation=self.activation, strong_convexity=self.strong_convexity,
+                      init_std=self.init_std, dtype=dtype, device=device)
+        forward = DenseICNN(dim, generator=generator, **kwargs)
+        inverse = DenseICNN(dim, generator=generator, **kwargs)
+        return forward, inverse
+
+    def _pretrain_identity(self, net: Potential, source: Sampler, target: Sampler, batch_size: int,
+                           generator: torch.Generator | None) -> float:
+        """Fit ∇ψ ≈ id on noise covering both data sets; returns the final mean squared error."""
+        if self.pretrain_steps == 0:
+            return float("nan")
+        with torch.no_grad():
+            ref = torch.cat([source.sample(batch_size, generator), target.sample(batch_size, generator)])
+            centre = ref.mean(0)
+            spread = ref.sub(centre).square().sum(1).mean().div(ref.shape[1]).sqrt()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        mse = float("inf")
+        for _ in range(self.pretrain_steps):
+            noise = torch.randn(batch_size, ref.shape[1], generator=generator, dtype=ref.dtype,
+                                device=generator.device if generator is not None else ref.device).to(ref.device)
+            x = centre + self.pretrain_blow * spread * noise
+            loss = (self._value_and_gradient(net, x)[1] - x).square().sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            net.convexify()
+            mse = loss.item()
+            if not math.isfinite(mse):
+                raise TrainingDiverged(0, "identity pre-training produced a non-finite loss")
+            if mse < self.pretrain_tol:
+                break
+        return mse
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        source: Any,
+        target: Any,
+        *,
+        steps: int,
+        batch_size: int = 1024,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+    ) -> W2Result:
+        """Train ψθ and ψ̄ω for ``steps`` Adam steps on minibatches of ``batch_size`` from each side.
+
+        Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
+        whose loss was finite) when a loss is not finite.
+        """
+        check_positive_int(steps, "steps")
+        check_positive_int(batch_size, "batch_size")
+        source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
+        if source.dim != target.dim:
+            raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
+        if source.device != target.device:
+            raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
+        dim, dtype, device = source.dim, source.dtype, source.device
+
+        psi, psi_bar = self._build_networks(dim, dtype, device, generator)
+        psi.to(device=device, dtype=dtype)
+        psi_bar.to(device=device, dtype=dtype)
+        history: dict[str, list[float]] = {"loss": [], "cycle": [], "w2_dual": []}
+        started = time.perf_counter()
+        if self.forward_potential is None:
+            history["pretrain_mse"] = [self._pretrain_identity(psi, source, target, batch_size, generator)]
+            psi_bar.load_state_dict(psi.state_dict())
+        opt = torch.optim.Adam(psi.parameters(), lr=self.lr, betas=self.betas)
+        opt_bar = torch.optim.Adam(psi_bar.parameters(), lr=self.lr, betas=self.betas)
+        params = [*psi.parameters(), *psi_bar.parameters()]
+        last_good = [p.detach().clone() for p in params]
+
+        def make_result(step: int) -> W2Result:
+            recent = history["w2_dual"][-50:]
+            estimate = sum(recent) / len(recent) if recent else float("nan")
+            return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
+                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
+
+        for step in range(steps):
+            x = source.sample(batch_size, generator)
+            y = target.sample(batch_size, generator)
+            loss, cycle, dual = self._loss(psi, psi_bar, x, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                with torch.no_grad():
+                    torch._foreach_copy_(params, last_good)
+                raise TrainingDiverged(step, f"W2GN loss is {loss_value}; the networks hold the parameters "
+                                             f"of the last finite step", make_result(step) if step else None)
+            with torch.no_grad():
+                torch._foreach_copy_(last_good, [p.detach() for p in params])
+            opt.zero_grad(set_to_none=True)
+            opt_bar.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            opt_bar.step()
+            psi.convexify()
+            psi_bar.convexify()
+            history["loss"].append(loss_value)
+            history["cycle"].append(cycle.item())
+            history["w2_dual"].append(dual.item())
+            if callback is not None:
+                logs = {"loss": loss_value, "cycle": history["cycle"][-1], "w2_dual": history["w2_dual"][-1]}
+                if callback(Progress(step + 1, steps, logs, lambda s=step + 1: make_result(s))):
+                    result = make_result(step + 1)
+                    break
+        else:
+            result = make_result(steps)
+        history["train_time_s"] = [time.perf_counter() - started]
+        return result
+
+    def _loss(self, psi: Potential, psi_bar: Potential, x: torch.Tensor, y: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Total loss, the Y-cycle term, and the dual estimate of ½W2² (the last two detached)."""
+        n = x.shape[0]
+        _, y_inv = self._value_and_gradient(psi_bar, y)                   # ỹ = ∇ψ̄ω(y)
+        # ψθ at x and at ỹ in one batch (values at both, gradients used at ỹ and, for R_X, at x).
+        values, grads = self._value_and_gradient(psi, torch.cat([x, y_inv]))
+        psi_x, psi_y_inv = values[:n], values[n:]
+        grad_x, grad_y_inv = grads[:n], grads[n:]
+        if self.stop_gradient:
+            # −ψθ(ỹ) + ⟨ỹ, sg(∇ψθ(ỹ))⟩ has zero ω-gradient and θ-gradient −∇θψθ(ỹ): the correlation term
+            # with ỹ held constant, from the single evaluation above.
+            correlation = (y_inv * grad_y_inv.detach()).sum(1) - psi_y_inv
+        else:
+            correlation = (y_inv * y).sum(1) - psi_y_inv
+        cycle = (grad_y_inv - y).square().sum(1).mean()
+        loss = psi_x.mean() + correlation.mean() + 0.5 * self.cycle_weight * cycle
+        if self.cycle_weight_x > 0:
+            x_back = self._value_and_gradient(psi_bar, grad_x)[1]
+            loss = loss + 0.5 * self.cycle_weight_x * (x_back - x).square().sum(1).mean()
+        if self.l1_penalty > 0:
+            loss = loss + self.l1_penalty * sum(p.abs().sum() for p in (*psi.parameters(), *psi_bar.parameters()))
+        with torch.no_grad():
+            dual = (0.5 * x.square().sum(1).mean() + 0.5 * y.square().sum(1).mean()
+                    - psi_x.mean() - ((y_inv * y).sum(1) - psi_y_inv).mean())
+        return loss, cycle.detach(), dual

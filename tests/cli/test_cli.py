@@ -1,0 +1,176 @@
+"""The ``monge`` command line: bench writes rows and plots, results lists them, bad input is one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monge.cli.main import app, main, parse_option
+from monge.errors import InvalidInputError
+from monge.run.store import ResultStore
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["--steps", "30", "--batch-size", "64", "--eval-every", "10", "--option", "hidden_sizes=[16, 16]",
+        "--option", "pretrain_steps=50", "--no-progress"]
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    """One real W2GN bench (tiny budget) on a ground-truth pair and a toy pair, shared by several tests."""
+    root = tmp_path_factory.mktemp("bench")
+    result = runner.invoke(app, ["bench", "--solver", "w2gn", "--pair", "gaussian:2", "--pair", "toy:swiss_roll",
+                                 "--db", str(root / "r.sqlite"), "--out", str(root / "plots"), *TINY])
+    assert result.exit_code == 0, result.output
+    return root, result
+
+
+def test_bench_writes_rows(bench_dir):
+    root, result = bench_dir
+    with ResultStore(root / "r.sqlite") as store:
+        runs = sorted(store.runs(), key=lambda r: r["id"])
+        assert [(r["solver"], r["pair"], r["status"], r["steps_done"]) for r in runs] == [
+            ("w2gn", "gaussian:2", "finished", 30), ("w2gn", "toy:swiss_roll", "finished", 30)]
+        assert runs[0]["config"]["solver_options"] == {"hidden_sizes": [16, 16], "pretrain_steps": 50}
+        assert runs[0]["batch_size"] == 64 and runs[0]["eval_every"] == 10
+        assert sorted({e["step"] for e in store.evals(runs[0]["id"])}) == [10, 20, 30]
+        metrics = {e["metric"] for e in store.evals(runs[0]["id"])}
+        assert {"l2_uvp_fwd", "l2_uvp_inv", "cos_fwd"} <= metrics
+        assert "w2_ratio" in {e["metric"] for e in store.evals(runs[1]["id"])}
+    # the leaderboard is printed on stdout
+    assert "monge leaderboard" in result.stdout and "gaussian:2" in result.stdout and "W2×" in result.stdout
+
+
+def test_bench_writes_png_plots(bench_dir):
+    root, _ = bench_dir
+    files = sorted(p.name for p in (root / "plots").iterdir())
+    assert files == ["convergence_gaussian_2.png", "convergence_toy_swiss_roll.png",
+                     "map_1_w2gn_gaussian_2.png", "map_2_w2gn_toy_swiss_roll.png"]
+    for name in files:
+        data = (root / "plots" / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_results_lists_runs(bench_dir):
+    root, _ = bench_dir
+    db = str(root / "r.sqlite")
+    result = runner.invoke(app, ["results", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "gaussian:2" in result.stdout and "toy:swiss_roll" in result.stdout and "finished" in result.stdout
+    result = runner.invoke(app, ["results", "--db", db, "--pair", "toy:swiss_roll"])
+    assert "toy:swiss_roll" in result.stdout and "gaussian:2" not in result.stdout
+    result = runner.invoke(app, ["results", "--db", db, "--limit", "1"])
+    assert "toy:swiss_roll" in result.stdout and "gaussian:2" not in result.stdout
+    result = runner.invoke(app, ["results", "--db", db, "--status", "diverged"])
+    assert result.exit_code == 0 and "no runs" in result.stdout
+    result = runner.invoke(app, ["results", "--db", db, "--solver", "w2gn", "--status", "finished"])
+    assert result.stdout.count("w2gn") == 2
+
+
+def test_preset_overridden_by_flags(tmp_path):
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--preset", "quick", "--pair", "gaussian:2", "--steps", "5",
+                                 "--eval-every", "5", "--seed", "1", "--seed", "2", "--db", str(db),
+                                 "--option", "pretrain_steps=0", "--option", "hidden_sizes=[8]", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with ResultStore(db) as store:
+        runs = store.runs()
+    from monge.run.presets import get_preset
+
+    assert sorted((r["pair"], r["seed"], r["steps_requested"]) for r in runs) == [("gaussian:2", 1, 5), ("gaussian:2", 2, 5)]
+    assert all(r["batch_size"] == get_preset("quick").batch_size for r in runs)
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("monge ")
+
+
+BAD_INPUTS = [
+    (["--solver", "no-such-solver", "--pair", "gaussian:2"], "unknown solver 'no-such-solver'"),
+    (["--pair", "no-such-pair:3"], "unknown pair 'no-such-pair:3'"),
+    (["--pair", "toy:no_such_toy"], "toy:no_such_toy"),
+    (["--pair", "gaussian:x"], "gaussian:x"),
+    (["--pair", "gaussian:2", "--option", "hidden_sizes"], "bad --option 'hidden_sizes'"),
+    (["--pair", "gaussian:2", "--option", "no_such_option=1"], "no_such_option"),
+    (["--pair", "gaussian:2", "--preset", "nope"], "unknown preset 'nope'"),
+    (["--pair", "gaussian:2", "--steps", "0"], "steps must be a positive integer"),
+    ([], "no pair given"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD_INPUTS, ids=[b[1][:24] for b in BAD_INPUTS])
+def test_bad_input_is_one_line(tmp_path, args, needle):
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--db", str(db), "--no-progress", *args])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not db.exists()  # detected before anything is stored or trained
+
+
+def test_unwritable_db_path(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    db = blocker / "sub" / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--db", str(db), "--pair", "gaussian:2", *TINY])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(db) in lines[0]
+
+
+def test_db_that_is_a_directory_or_not_sqlite(tmp_path):
+    result = runner.invoke(app, ["results", "--db", str(tmp_path)])
+    assert result.exit_code == 1 and "is a directory" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"definitely not sqlite" * 50)
+    result = runner.invoke(app, ["results", "--db", str(junk)])
+    assert result.exit_code == 1 and "junk.sqlite" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(app, ["results", "--db", str(tmp_path / "missing.sqlite")])
+    assert result.exit_code == 1 and "no such file" in result.stderr
+
+
+def test_usage_errors_stay_with_typer(tmp_path):
+    result = runner.invoke(app, ["bench", "--steps", "many"])
+    assert result.exit_code == 2 and "--steps" in result.output
+
+
+def test_main_returns_exit_code(tmp_path, capsys):
+    code = main(["bench", "--solver", "nope", "--pair", "gaussian:2", "--db", str(tmp_path / "r.sqlite")])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown solver 'nope'")
+    assert main(["--version"]) == 0
+
+
+def test_parse_option():
+    assert parse_option("lr=1e-3") == ("lr", 1e-3)
+    assert parse_option("hidden_sizes=[64, 64]") == ("hidden_sizes", [64, 64])
+    assert parse_option("activation=celu") == ("activation", "celu")
+    assert parse_option("stop_gradient=false") == ("stop_gradient", False)
+    for bad in ("novalue", "=3", "not-an-id=1"):
+        with pytest.raises(InvalidInputError):
+            parse_option(bad)
+
+
+def test_subprocess_bad_input_one_line(tmp_path):
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "monge", "bench", "--solver", "no-such-solver", "--pair", "gaussian:2",
+         "--db", str(tmp_path / "r.sqlite"), "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: unknown solver 'no-such-solver'") and "w2gn" in lines[0]
+    assert proc.stdout == ""

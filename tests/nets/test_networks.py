@@ -1,0 +1,175 @@
+"""Contract tests over every network: shapes, convexity, explicit gradient = autograd, persistence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import hessian
+
+from monge.errors import CheckpointError, DimensionMismatchError, InvalidInputError
+from monge.nets import DenseICNN, MLPPotential, ResidualMap, build_network
+from monge.solvers.base import load_state_dict_checked
+
+from helpers import shared_data
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def make_icnn(dim=5, *, rank=1, dtype=torch.float64, activation="celu", seed=0, strong_convexity=0.1):
+    # A larger init scale than the default makes the test non-trivial (many active/inactive units).
+    return DenseICNN(dim, [16, 16, 8], rank=rank, activation=activation, strong_convexity=strong_convexity,
+                     init_std=0.4, generator=gen(seed), dtype=dtype)
+
+
+POTENTIALS = {
+    "DenseICNN": lambda dtype: make_icnn(dtype=dtype),
+    "DenseICNN-rank4-softplus": lambda dtype: make_icnn(rank=4, activation="softplus", dtype=dtype),
+    "MLPPotential": lambda dtype: MLPPotential(5, [16, 16], dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("name", POTENTIALS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_potential_shapes_and_dtypes(name, dtype):
+    net = POTENTIALS[name](dtype)
+    x = torch.randn(7, 5, generator=gen(1), dtype=dtype)
+    value, grad = net.value_and_gradient(x)
+    assert net(x).shape == (7,) and value.shape == (7,) and grad.shape == (7, 5)
+    assert value.dtype == grad.dtype == dtype
+    torch.testing.assert_close(net.gradient(x), grad)
+
+
+def test_residual_map_starts_at_identity_and_has_shape():
+    net = ResidualMap(4, [8, 8])
+    x = torch.randn(6, 4, generator=gen())
+    assert net(x).shape == (6, 4)
+    torch.testing.assert_close(net(x), x)
+    torch.testing.assert_close(net.gradient(x), x)
+
+
+@pytest.mark.parametrize("rank", [1, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", ["celu", "softplus"])
+def test_explicit_gradient_matches_autograd(rank, dtype, activation):
+    net = make_icnn(rank=rank, dtype=dtype, activation=activation, seed=rank)
+    x = torch.randn(64, 5, generator=gen(2), dtype=dtype) * 2
+    value, grad = net.value_and_gradient(x)
+    ref_value, ref_grad = net.autograd_value_and_gradient(x)
+    assert grad.abs().max() > 1.0  # the comparison is not between near-zero vectors
+    torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rank", [1, 4])
+def test_explicit_gradient_trains_like_double_backward(rank):
+    """Parameter gradients of a loss of ∇ψ: single backward through the explicit formula equals
+    autograd's double backward."""
+    net = make_icnn(rank=rank, seed=3)
+    x = torch.randn(32, 5, generator=gen(4), dtype=torch.float64)
+    target = torch.randn(32, 5, generator=gen(5), dtype=torch.float64)
+
+    def param_grads(fn):
+        net.zero_grad()
+        value, grad = fn(x)
+        ((grad - target).square().sum() + value.sum()).backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    explicit = param_grads(net.value_and_gradient)
+    reference = param_grads(net.autograd_value_and_gradient)
+    assert all(g.abs().sum() > 0 for g in explicit), "every parameter receives a gradient"
+    for a, b in zip(explicit, reference):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("rank", [1, 4])
+def test_dense_icnn_is_convex_jensen_and_hessian(rank):
+    net = make_icnn(rank=rank, seed=7, strong_convexity=0.0)
+    a = torch.randn(2000, 5, generator=gen(8), dtype=torch.float64) * 3
+    b = torch.randn(2000, 5, generator=gen(9), dtype=torch.float64) * 3
+    gap = 0.5 * (net(a) + net(b)) - net(0.5 * (a + b))
+    assert gap.min() >= -1e-10
+    for point in a[:5]:
+        hess = hessian(lambda z: net(z.unsqueeze(0)).squeeze(0))(point)
+        assert torch.linalg.eigvalsh(0.5 * (hess + hess.T)).min() >= -1e-8
+
+
+def test_strong_convexity_lower_bounds_the_hessian():
+    net = make_icnn(seed=11, strong_convexity=0.5)
+    point = torch.randn(5, generator=gen(12), dtype=torch.float64)
+    hess = hessian(lambda z: net(z.unsqueeze(0)).squeeze(0))(point)
+    assert torch.linalg.eigvalsh(hess).min() >= 0.5 - 1e-8
+
+
+def test_jensen_check_detects_a_non_convex_potential():
+    """The convexity test has power: an unconstrained MLP violates Jensen somewhere."""
+    torch.manual_seed(0)  # test-local: MLP init uses torch's default generator
+    net = MLPPotential(5, [32, 32], activation="tanh", dtype=torch.float64)
+    a = torch.randn(2000, 5, generator=gen(8), dtype=torch.float64) * 3
+    b = torch.randn(2000, 5, generator=gen(9), dtype=torch.float64) * 3
+    gap = 0.5 * (net(a) + net(b)) - net(0.5 * (a + b))
+    assert gap.min() < -1e-4
+
+
+def test_convexify_clamps_only_the_convexity_preserving_weights():
+    net = make_icnn()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(-1.0)
+    net.convexify()
+    assert all((layer.weight == 0).all() for layer in net.convex_layers)
+    assert (net.final_layer.weight == 0).all()
+    assert (net.quadratic_layers[0].weight == -1).all()  # input layers may be negative
+
+
+def test_initialisation_is_seeded_by_the_generator_and_leaves_global_rng_alone():
+    state = torch.random.get_rng_state()
+    a, b = make_icnn(seed=5), make_icnn(seed=5)
+    c = make_icnn(seed=6)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.quadratic_layers[0].weight, c.quadratic_layers[0].weight)
+
+
+@pytest.mark.parametrize("factory", [lambda: make_icnn(rank=2), lambda: MLPPotential(5, [8], quadratic=True),
+                                     lambda: ResidualMap(5, [8])])
+def test_state_dict_round_trip_through_config(tmp_path, factory):
+    net = factory()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01)
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    clone = build_network(net.config()).to(torch.float64)
+    load_state_dict_checked(clone, tmp_path / "net.pt")
+    x = torch.randn(9, 5, generator=gen(), dtype=torch.float64)
+    torch.testing.assert_close(clone.gradient(x), net.to(torch.float64).gradient(x))
+
+
+def test_loads_the_published_benchmark_layout():
+    path = shared_data("w2bench", "Mix3toMix10", "8_v1.pt")
+    net = DenseICNN(8, [64, 64, 32], strong_convexity=1e-2)
+    state = torch.load(path, weights_only=True)
+    net.load_state_dict(state)  # strict: same names and shapes
+    assert set(state) == set(net.state_dict())
+    x = torch.randn(16, 8, generator=gen())
+    torch.testing.assert_close(net.gradient(x), net.autograd_value_and_gradient(x)[1], rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input_and_mismatched_checkpoints(tmp_path):
+    net = make_icnn()
+    with pytest.raises(DimensionMismatchError, match=r"\(n, 5\)"):
+        net(torch.zeros(3, 4, dtype=torch.float64))
+    with pytest.raises(InvalidInputError, match="activation"):
+        DenseICNN(3, [4], activation="relu")
+    with pytest.raises(InvalidInputError, match="hidden sizes"):
+        DenseICNN(3, [])
+    torch.save(make_icnn(dim=4).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="does not match DenseICNN"):
+        load_state_dict_checked(net, tmp_path / "other.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_state_dict_checked(net, tmp_path / "corrupt.pt")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_state_dict_checked(net, tmp_path / "absent.pt")

@@ -1,0 +1,203 @@
+"""The SQLite results store: schema versioning, rows, filters, leaderboard, bad paths, failure safety."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pytest
+
+from monge.errors import InvalidInputError, StoreError
+from monge.run.store import SCHEMA_VERSION, ResultStore
+
+
+def _run(store: ResultStore, solver: str = "w2gn", pair: str = "gaussian:2", seed: int = 0) -> int:
+    return store.start_run(solver=solver, pair=pair, dim=2, seed=seed, steps_requested=100, batch_size=64,
+                           eval_every=50, config={"solver_options": {"lr": 1e-3}, "pair": pair},
+                           versions={"torch": "x"})
+
+
+def test_schema_version_and_wal(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "evals", "losses"} <= tables
+    conn.close()
+    # reopening an existing store works and keeps the version
+    with ResultStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_rows_roundtrip(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        rid = _run(store)
+        run = store.run(rid)
+        assert run["status"] == "running" and run["steps_done"] == 0
+        assert run["config"]["solver_options"] == {"lr": 1e-3}
+        assert run["versions"] == {"torch": "x"}
+        store.log_eval(rid, 50, 0.5, {"l2_uvp_fwd": 10.0, "cos_fwd": 0.5, "bad": float("nan")})
+        store.log_eval(rid, 100, 1.0, {"l2_uvp_fwd": 4.0, "cos_fwd": 0.9, "bad": 1.0})
+        store.log_losses(rid, [(1, {"loss": 3.0}), (50, {"loss": 2.0, "cycle": 0.1})])
+        store.finish_run(rid, "finished", steps_done=100, wall_time_s=2.0, train_time_s=1.0)
+        run = store.run(rid)
+        assert run["status"] == "finished" and run["steps_done"] == 100
+        assert run["steps_per_s"] == pytest.approx(100.0)
+        evals = store.evals(rid)
+        assert [(e["step"], e["metric"]) for e in evals] == [
+            (50, "bad"), (50, "cos_fwd"), (50, "l2_uvp_fwd"), (100, "bad"), (100, "cos_fwd"), (100, "l2_uvp_fwd")]
+        assert evals[0]["value"] is None  # NaN stored as NULL
+        assert evals[2]["train_time_s"] == 0.5
+        assert [(r["step"], r["name"], r["value"]) for r in store.losses(rid)] == [
+            (1, "loss", 3.0), (50, "cycle", 0.1), (50, "loss", 2.0)]
+
+
+def test_filters_and_limit(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        a = _run(store, "w2gn", "gaussian:2")
+        b = _run(store, "w2gn", "gaussian:8")
+        c = _run(store, "other", "gaussian:2")
+        store.finish_run(a, "finished", steps_done=100)
+        store.finish_run(b, "diverged", steps_done=10, error="nan")
+        assert [r["id"] for r in store.runs()] == [c, b, a]  # newest first
+        assert [r["id"] for r in store.runs(solver="w2gn")] == [b, a]
+        assert [r["id"] for r in store.runs(pair="gaussian:2")] == [c, a]
+        assert [r["id"] for r in store.runs(status="diverged")] == [b]
+        assert [r["id"] for r in store.runs(status="running")] == [c]
+        assert [r["id"] for r in store.runs(solver="w2gn", pair="gaussian:2")] == [a]
+        assert [r["id"] for r in store.runs(limit=2)] == [c, b]
+        assert store.runs(run_ids=[]) == []
+        assert store.run(b)["error"] == "nan"
+        with pytest.raises(InvalidInputError):
+            store.runs(limit=0)
+        with pytest.raises(StoreError, match="no run with id 999"):
+            store.run(999)
+
+
+def test_leaderboard_numbers_equal_logged(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        a = _run(store)
+        logged = {10: {"l2_uvp_fwd": 5.0, "l2_uvp_inv": 7.0, "cos_fwd": 0.8},
+                  20: {"l2_uvp_fwd": 2.0, "l2_uvp_inv": 9.0, "cos_fwd": 0.95},
+                  30: {"l2_uvp_fwd": 3.0, "l2_uvp_inv": 8.0, "cos_fwd": 0.9}}
+        for step, metrics in logged.items():
+            store.log_eval(a, step, step / 10, metrics)
+        store.finish_run(a, "finished", steps_done=30, wall_time_s=4.0, train_time_s=3.0, steps_per_s=12.5)
+        b = _run(store, pair="toy:swiss_roll")
+        store.log_eval(b, 5, 0.1, {"w2_ratio": 0.7})
+        store.finish_run(b, "stopped", steps_done=5)
+
+        rows = store.leaderboard()
+        assert [r["run_id"] for r in rows] == [a, b]
+        ra = rows[0]
+        assert ra["final"] == logged[30]
+        assert ra["best"] == {"l2_uvp_fwd": 2.0, "l2_uvp_inv": 7.0, "cos_fwd": 0.95}  # min, min, max
+        assert ra["steps_per_s"] == 12.5 and ra["wall_time_s"] == 4.0 and ra["steps_done"] == 30
+        assert rows[1]["final"] == {"w2_ratio": 0.7} and rows[1]["status"] == "stopped"
+        assert [r["run_id"] for r in store.leaderboard([b])] == [b]
+        assert [r["run_id"] for r in store.leaderboard(None, pair="gaussian:2")] == [a]
+
+
+def test_bad_status_rejected(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        rid = _run(store)
+        with pytest.raises(InvalidInputError, match="status"):
+            store.finish_run(rid, "exploded")
+        with pytest.raises(StoreError, match="no run with id"):
+            store.finish_run(rid + 1, "finished")
+
+
+def test_creates_missing_parent_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "r.sqlite"
+    with ResultStore(path) as store:
+        _run(store)
+    assert path.is_file()
+
+
+def test_store_error_for_directory(tmp_path):
+    with pytest.raises(StoreError, match=str(tmp_path)) as info:
+        ResultStore(tmp_path)
+    assert "directory" in str(info.value)
+
+
+def test_store_error_for_uncreatable_folder(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    path = blocker / "sub" / "r.sqlite"
+    with pytest.raises(StoreError, match="is a file, not a folder") as info:
+        ResultStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_store_error_for_non_sqlite_file(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    path.write_text("hello, I am not a database " * 100)
+    with pytest.raises(StoreError, match="notes.sqlite"):
+        ResultStore(path)
+    assert path.read_text().startswith("hello")  # untouched
+
+
+def test_store_error_for_foreign_sqlite(tmp_path):
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not a monge results database"):
+        ResultStore(path)
+
+
+def test_missing_file_without_create(tmp_path):
+    with pytest.raises(StoreError, match="no such file"):
+        ResultStore(tmp_path / "missing.sqlite", create=False)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_newer_schema_rejected(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        _run(store)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer") as info:
+        ResultStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_failed_write_rolls_back_and_keeps_rows(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        rid = _run(store)
+        store.log_eval(rid, 10, 0.1, {"l2_uvp_fwd": 1.0})
+        store.finish_run(rid, "finished", steps_done=10)
+        # a write that fails half-way (an exception inside the transaction) leaves nothing behind
+        with pytest.raises(RuntimeError):
+            with store._tx() as conn:
+                conn.execute("INSERT INTO evals (run_id, step, train_time_s, metric, value) VALUES (?, 20, 0, 'x', 1)",
+                             (rid,))
+                raise RuntimeError("boom")
+        assert [e["step"] for e in store.evals(rid)] == [10]
+        # a non-finite metric never breaks a write
+        store.log_eval(rid, 11, 0.2, {"l2_uvp_fwd": math.inf})
+    with ResultStore(path) as store:
+        assert store.run(rid)["status"] == "finished"
+        assert [(e["step"], e["value"]) for e in store.evals(rid)] == [(10, 1.0), (11, None)]
+
+
+def test_closed_store_raises(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        store.runs()
+
+
+def test_memory_store():
+    with ResultStore(":memory:") as store:
+        rid = _run(store)
+        assert store.run(rid)["id"] == rid
