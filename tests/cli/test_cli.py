@@ -73,6 +73,17 @@ def test_results_lists_runs(bench_dir):
     assert result.stdout.count("w2gn") == 2
 
 
+def test_results_shows_errors(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        rid = store.start_run(solver="w2gn", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                              eval_every=5)
+        store.finish_run(rid, "diverged", steps_done=3, error="training diverged at step 3: loss is nan")
+    result = runner.invoke(app, ["results", "--db", str(db)])
+    assert result.exit_code == 0
+    assert "diverged" in result.stdout and "training diverged at step 3: loss is nan" in result.stdout
+
+
 def test_preset_overridden_by_flags(tmp_path):
     db = tmp_path / "r.sqlite"
     result = runner.invoke(app, ["bench", "--preset", "quick", "--pair", "gaussian:2", "--steps", "5",
@@ -101,6 +112,7 @@ BAD_INPUTS = [
     (["--pair", "gaussian:2", "--option", "no_such_option=1"], "no_such_option"),
     (["--pair", "gaussian:2", "--preset", "nope"], "unknown preset 'nope'"),
     (["--pair", "gaussian:2", "--steps", "0"], "steps must be a positive integer"),
+    (["--pair", "gaussian:2", "--threads", "0"], "--threads must be a positive integer"),
     ([], "no pair given"),
 ]
 

@@ -173,3 +173,9 @@ def test_bad_input_and_mismatched_checkpoints(tmp_path):
         load_state_dict_checked(net, tmp_path / "corrupt.pt")
     with pytest.raises(CheckpointError, match="missing"):
         load_state_dict_checked(net, tmp_path / "absent.pt")
+
+
+def test_stacked_forward_equals_the_layerwise_definition():
+    net = make_icnn(rank=3, seed=21)
+    x = torch.randn(50, 5, generator=gen(22), dtype=torch.float64)
+    torch.testing.assert_close(net(x), net.layerwise_forward(x), rtol=1e-12, atol=1e-12)

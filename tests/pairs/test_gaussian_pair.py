@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import ot
@@ -125,14 +124,8 @@ def test_does_not_touch_global_rng():
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) and after[2] == np_state[2]
 
 
-def test_construction_fast_in_256_dims():
-    # Best of three wall-clock timings (idle machine: ~0.05 s), so a busy CI box does not make it flaky.
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        pair = GaussianPair(256, seed=0)
-        times.append(time.perf_counter() - t0)
-    assert min(times) < 1.0, times
+def test_exact_in_256_dims():
+    pair = GaussianPair(256, seed=0)
     a, cs, ct = _np(pair.forward_matrix), _np(pair.source_cov), _np(pair.target_cov)
     np.testing.assert_allclose(a @ cs @ a.T, ct, atol=1e-8)
 

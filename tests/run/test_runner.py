@@ -51,8 +51,9 @@ class LinearTestSolver(W2Solver):
     paper = "test"
 
     def __init__(self, *, lr: float = 0.05, nan_at: int | None = None, fail_at: int | None = None,
-                 crash_at: int | None = None, sleep: float = 0.0):
+                 crash_at: int | None = None, interrupt_at: int | None = None, sleep: float = 0.0):
         self.lr, self.nan_at, self.fail_at, self.crash_at, self.sleep = lr, nan_at, fail_at, crash_at, sleep
+        self.interrupt_at = interrupt_at
 
     def settings(self) -> dict:
         return {"lr": self.lr}
@@ -78,6 +79,8 @@ class LinearTestSolver(W2Solver):
                 raise InvalidInputError("test solver failed on purpose")
             if step == self.crash_at:
                 raise RuntimeError("test solver crashed")
+            if step == self.interrupt_at:
+                raise KeyboardInterrupt
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -194,6 +197,15 @@ def test_unexpected_error_marks_run_failed_and_propagates(tmp_path):
         assert store.evals(ok.run_id) == before and store.run(ok.run_id)["status"] == "finished"
 
 
+def test_interrupted_run_is_stopped(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_bench([_cfg(solver_options={"interrupt_at": 6}), _cfg()], store, progress=False)
+        (run,) = store.runs()
+        assert run["status"] == "stopped" and run["error"] == "interrupted" and run["steps_done"] == 6
+        assert sorted({e["step"] for e in store.evals(run["id"])}) == [5]
+
+
 def test_bad_names_detected_before_training(tmp_path):
     with ResultStore(tmp_path / "r.sqlite") as store:
         with pytest.raises(UnknownNameError, match="no-such-solver"):
@@ -274,6 +286,7 @@ def test_presets():
     assert [(c.pair, c.seed, c.steps) for c in configs] == [("gaussian:4", 1, 7), ("gaussian:4", 2, 7)]
     assert all(c.solver_options["lr"] == 0.01 for c in configs)
     assert all(c.batch_size == quick.batch_size for c in configs)
+    assert quick.threads == 1 and quick.steps * len(quick.pairs) <= 20_000  # stays a ~1 minute run
     for preset in PRESETS.values():
         for c in preset.configs():
             c.validate()

@@ -201,3 +201,15 @@ def test_memory_store():
     with ResultStore(":memory:") as store:
         rid = _run(store)
         assert store.run(rid)["id"] == rid
+
+
+def test_many_runs_leaderboard(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        ids = [_run(store, seed=i) for i in range(620)]
+        for rid in ids[::100]:
+            store.log_eval(rid, 1, 0.0, {"l2_uvp_fwd": float(rid)})
+        rows = store.leaderboard()
+        assert len(rows) == 620
+        assert [r["final"].get("l2_uvp_fwd") for r in rows if r["final"]] == [float(i) for i in ids[::100]]
+        assert len(store.runs(run_ids=ids)) == 620
+        assert [r["id"] for r in store.runs(run_ids=ids, limit=3)] == ids[::-1][:3]

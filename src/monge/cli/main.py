@@ -115,11 +115,11 @@ def bench(
     solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Solver name (repeatable). Default: w2gn."),
     pair: Optional[List[str]] = typer.Option(None, "--pair", "-p",
                                              help="Pair spec such as gaussian:16 or toy:swiss_roll (repeatable)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run [default: 1000]."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default: 256]."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N steps [default: steps/5]."),
-    eval_samples: Optional[int] = typer.Option(None, "--eval-samples", help="Samples per evaluation [default: 4096]."),
-    seed: Optional[List[int]] = typer.Option(None, "--seed", help="Seed (repeatable) [default: 0]."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default 1000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default 256)."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N steps (default steps/5)."),
+    eval_samples: Optional[int] = typer.Option(None, "--eval-samples", help="Samples per evaluation (default 4096)."),
+    seed: Optional[List[int]] = typer.Option(None, "--seed", help="Seed (repeatable) (default 0)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for PNG plots (convergence, 2-D maps)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (e.g. quick); flags override it."),
@@ -127,20 +127,16 @@ def bench(
                                                help="Solver option KEY=VALUE (repeatable; VALUE parsed as JSON)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop each run after this many seconds of training."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice; 1 is "
-                                          "often fastest for small networks or on a busy machine)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
+                                          "choice; 1 is often fastest for small networks or on a busy machine)."),
 ) -> None:
     """Train solvers on pairs, evaluate them, store the runs and print a leaderboard."""
     from monge.run.presets import Preset, get_preset
     from monge.run.runner import leaderboard_table, run_bench, validate_configs
     from monge.run.store import ResultStore
 
-    if threads is not None:
-        if threads <= 0:
-            raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
-        import torch
-
-        torch.set_num_threads(threads)
+    if threads is not None and threads <= 0:
+        raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
     options = dict(parse_option(o) for o in option or [])
     if preset is not None:
         base = get_preset(preset)
@@ -148,6 +144,11 @@ def bench(
         if not pair:
             raise InvalidInputError("no pair given: pass --pair SPEC (e.g. --pair gaussian:2) or --preset NAME")
         base = Preset(name="custom", description="", solvers=("w2gn",), pairs=tuple(pair), steps=1000, batch_size=256)
+    threads = threads if threads is not None else base.threads
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     configs = base.configs(solvers=solver, pairs=pair, seeds=seed, steps=steps, batch_size=batch_size,
                            eval_every=eval_every, eval_samples=eval_samples, time_budget_s=time_budget,
                            options=options)
@@ -189,6 +190,10 @@ def results(
         typer.echo(f"no runs stored in {db} match")
         return
     _console().print(leaderboard_table(rows, title=f"runs in {db}"))
+    for row in rows:
+        if row.get("error"):
+            typer.echo(f"run {row['id']} ({row['solver']} on {row['pair']}, seed {row['seed']}) {row['status']}: "
+                       f"{row['error']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,10 @@ class DenseICNN(Potential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ψ(x) for a batch ``x`` of shape (n, dim); returns shape (n,)."""
+        return self._evaluate(x, with_gradient=False)[0]
+
+    def layerwise_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ψ(x) layer by layer, as written in the paper (reference for tests and benchmarks)."""
         self._check_input(x)
         z = self.quadratic_layers[0](x)
         for quadratic, convex in zip(self.quadratic_layers[1:], self.convex_layers):
@@ -181,6 +185,9 @@ class DenseICNN(Potential):
 
     def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ψ(x) (shape (n,)) and ∇ψ(x) (shape (n, dim)) by explicit forward operations."""
+        return self._evaluate(x, with_gradient=True)
+
+    def _evaluate(self, x: torch.Tensor, *, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         self._check_input(x)
         n, total = x.shape[0], sum(self.hidden_sizes)
         stacked, bias = self._stacked_input_weights()
@@ -189,14 +196,19 @@ class DenseICNN(Potential):
         q = u.square().sum(dim=1) + xm[:, self.rank * total:] + bias
         qs = q.split(self.hidden_sizes, dim=1)
 
-        # Forward through the convexity-preserving block, keeping σ'(a_k).
+        # Forward through the convexity-preserving block, keeping σ'(a_k) for the gradient.
         z, slopes = qs[0], []
         for qk, convex in zip(qs[1:], self.convex_layers):
             a = convex(z) + qk
-            z, slope = self._act_and_derivative(a)
-            slopes.append(slope)
+            if with_gradient:
+                z, slope = self._act_and_derivative(a)
+                slopes.append(slope)
+            else:
+                z = self._act(a)
         final = self.final_layer.weight  # (1, hK)
         value = (z @ final.t()).squeeze(-1) + 0.5 * self.strong_convexity * x.square().sum(dim=-1)
+        if not with_gradient:
+            return value, None
 
         # Backward: δ_k = ∂ψ/∂q_k, a chain of small matmuls.
         deltas = []

@@ -423,11 +423,12 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
             train_time = tracker.train_time()
             status, error, steps_done, result = "failed", str(exc), tracker.step, None
         tracker.flush_losses()
-    except BaseException as exc:  # not ours (a bug, Ctrl-C): record the run as failed, then re-raise
+    except BaseException as exc:  # not ours (a bug, Ctrl-C): record the run, then re-raise
+        interrupted = isinstance(exc, KeyboardInterrupt)
         try:
             tracker.loss_buffer = []
-            store.finish_run(run_id, "failed", steps_done=tracker.step,
-                             error=f"{type(exc).__name__}: {exc}".strip(),
+            store.finish_run(run_id, "stopped" if interrupted else "failed", steps_done=tracker.step,
+                             error="interrupted" if interrupted else f"{type(exc).__name__}: {exc}".strip(),
                              wall_time_s=time.perf_counter() - wall0, train_time_s=tracker.train_time())
         except MongeError:
             pass

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS losses (
 );
 """
 
+_CHUNK = 500  # ids bound per query (SQLite limits the number of parameters)
+
 _RUN_COLUMNS = (
     "id", "created_at", "solver", "pair", "dim", "seed", "steps_requested", "steps_done", "batch_size",
     "eval_every", "status", "error", "wall_time_s", "train_time_s", "steps_per_s", "config_json", "versions_json",
@@ -328,11 +330,15 @@ class ResultStore:
                 where.append(f"{column} = ?")
                 params.append(value)
         if run_ids is not None:
-            ids = [int(i) for i in run_ids]
-            if not ids:
+            wanted = {int(i) for i in run_ids}
+            if not wanted:
                 return []
-            where.append(f"id IN ({', '.join('?' * len(ids))})")
-            params += ids
+            if len(wanted) <= _CHUNK:
+                where.append(f"id IN ({', '.join('?' * len(wanted))})")
+                params += sorted(wanted)
+            else:  # too many to bind: filter in Python
+                rows = self.runs(solver=solver, pair=pair, status=status)
+                return [r for r in rows if r["id"] in wanted][: limit if limit is not None else None]
         sql = "SELECT * FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -383,11 +389,14 @@ class ResultStore:
         if not runs:
             return []
         ids = [r["id"] for r in runs]
-        rows = self._query(
-            f"SELECT run_id, step, metric, value FROM evals WHERE run_id IN ({', '.join('?' * len(ids))})"
-            " ORDER BY run_id, step",
-            ids,
-        )
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(ids), _CHUNK):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + _CHUNK]
+            rows += self._query(
+                f"SELECT run_id, step, metric, value FROM evals WHERE run_id IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY run_id, step",
+                chunk,
+            )
         final: dict[int, dict[str, float | None]] = {i: {} for i in ids}
         best: dict[int, dict[str, float]] = {i: {} for i in ids}
         for row in rows:
