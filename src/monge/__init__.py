@@ -1,3 +1,52 @@
-"""monge: neural optimal transport in PyTorch, measured against ground truth."""
+"""monge: neural optimal transport in PyTorch, measured against ground truth.
+
+>>> import torch, monge
+>>> pair = monge.GaussianPair(2, seed=1)
+>>> g = torch.Generator().manual_seed(0)
+>>> result = monge.fit(pair.source, pair.target, steps=20, batch_size=64, generator=g,
+...                    hidden_sizes=[16, 16, 8], pretrain_steps=50)
+>>> result.forward(pair.source.sample(5, g)).shape
+torch.Size([5, 2])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
 
 __version__ = "0.1.0"
+
+from monge.errors import (CheckpointError, DimensionMismatchError, InvalidInputError, MongeError, StoreError,  # noqa: E402
+                          TrainingDiverged, UnknownNameError)
+from monge.metrics import discrete_w2, evaluate, l2_uvp  # noqa: E402
+from monge.nets import DenseICNN, MLPPotential, ResidualMap  # noqa: E402
+from monge.pairs import BenchmarkPair, GaussianPair, SamplePair, ToyPair, available_pairs, make_pair  # noqa: E402
+from monge.samplers import Empirical, Gaussian, GaussianMixture, PushForward, StandardNormal  # noqa: E402
+from monge.solvers import W2GN, W2Result, available_solvers, get_solver  # noqa: E402
+
+
+def fit(source: Any, target: Any, *, solver: str = "w2gn", steps: int = 5000, batch_size: int = 1024,
+        generator: torch.Generator | None = None, callback: Any = None, **options: Any) -> W2Result:
+    """Fit a transport map from ``source`` to ``target`` with a registered solver.
+
+    ``source`` / ``target`` are samplers or ``(n, dim)`` tensors/arrays of samples (resampled with
+    replacement). ``options`` go to the solver's constructor (see its docstring for the defaults).
+    Returns a :class:`W2Result` with ``forward``, ``inverse``, ``cost_estimate``, ``history``, ``save``.
+    """
+    return get_solver(solver, **options).fit(source, target, steps=steps, batch_size=batch_size,
+                                             generator=generator, callback=callback)
+
+
+__all__ = [
+    "__version__", "fit",
+    # errors
+    "MongeError", "InvalidInputError", "DimensionMismatchError", "UnknownNameError", "CheckpointError",
+    "StoreError", "TrainingDiverged",
+    # building blocks
+    "DenseICNN", "MLPPotential", "ResidualMap",
+    "StandardNormal", "Gaussian", "GaussianMixture", "Empirical", "PushForward",
+    "W2GN", "W2Result", "get_solver", "available_solvers",
+    "SamplePair", "BenchmarkPair", "GaussianPair", "ToyPair", "make_pair", "available_pairs",
+    "evaluate", "l2_uvp", "discrete_w2",
+]
