@@ -1,0 +1,22 @@
+"""The README's Python example runs as written and reaches what it claims."""
+
+from __future__ import annotations
+
+import re
+
+from helpers import REPO_ROOT
+
+
+def test_readme_python_example(tmp_path, monkeypatch, capsys):
+    text = (REPO_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    metrics = namespace["monge"].evaluate(namespace["result"], namespace["pair"], generator=namespace["g"])
+    assert metrics["l2_uvp_fwd"] < 1.0 and metrics["cos_fwd"] > 0.99
+    assert (tmp_path / "runs" / "w2gn-g16" / "result.json").is_file()
+    x = namespace["x"][:5]
+    assert (namespace["same"].forward(x) == namespace["result"].forward(x)).all()
+    assert "l2_uvp_fwd" in capsys.readouterr().out
