@@ -36,14 +36,6 @@ def check_samples(x: object, *, name: str = "samples", dim: int | None = None) -
     return x
 
 
-def check_same_device(**tensors: torch.Tensor) -> None:
-    """Raise :class:`InvalidInputError` when the named tensors live on different devices."""
-    devices = {name: t.device for name, t in tensors.items()}
-    if len(set(devices.values())) > 1:
-        listing = ", ".join(f"{k} on {v}" for k, v in devices.items())
-        raise InvalidInputError(f"tensors on different devices: {listing}")
-
-
 def check_positive_int(value: object, name: str) -> int:
     """Return ``value`` if it is a positive int, else raise :class:`InvalidInputError`."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -134,31 +134,6 @@ class RunSummary:
         """``final`` (default) or ``best`` value of metric ``name``, ``None`` if it was not evaluated."""
         return (self.final if which == "final" else self.best).get(name)
 
-    @property
-    def final_l2_uvp_fwd(self) -> float | None:
-        """Forward L2-UVP at the last evaluation."""
-        return self.final.get("l2_uvp_fwd")
-
-    @property
-    def best_l2_uvp_fwd(self) -> float | None:
-        """Best forward L2-UVP over the run."""
-        return self.best.get("l2_uvp_fwd")
-
-    @property
-    def final_l2_uvp_inv(self) -> float | None:
-        """Inverse L2-UVP at the last evaluation."""
-        return self.final.get("l2_uvp_inv")
-
-    @property
-    def best_l2_uvp_inv(self) -> float | None:
-        """Best inverse L2-UVP over the run."""
-        return self.best.get("l2_uvp_inv")
-
-    @property
-    def final_cos_fwd(self) -> float | None:
-        """Forward cosine similarity at the last evaluation."""
-        return self.final.get("cos_fwd")
-
 
 def environment_versions(device: str | torch.device = "cpu") -> dict[str, str]:
     """Versions stored with every run: monge, torch, numpy, python, platform and the device used."""
