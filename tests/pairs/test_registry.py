@@ -75,7 +75,7 @@ def test_register_pair_family(monkeypatch):
     monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     calls = []
 
-    def factory(arg, *, seed, dtype, device):
+    def factory(arg, *, seed, dtype, device, root=None):
         calls.append((arg, seed, dtype, device))
         return GaussianPair(registry.parse_dim("mix3tomix10", arg), seed, dtype=dtype, device=device)
 
@@ -95,3 +95,27 @@ def test_register_pair_family(monkeypatch):
         register_pair_family("a:b", factory)
     with pytest.raises(InvalidInputError, match="dimension must be a positive integer"):
         make_pair("mix3tomix10:x")
+
+
+def test_families_that_load_files_require_root_and_receive_it(tmp_path):
+    from monge.errors import InvalidInputError
+    from monge.pairs import describe_pair_families
+    from monge.pairs.registry import _FAMILIES
+
+    seen = {}
+
+    def factory(arg, *, seed, dtype, device, root=None):
+        seen["root"] = root
+        return make_pair("gaussian:2")
+
+    register_pair_family("filebased", factory, needs_root=True, description="test family")
+    try:
+        with pytest.raises(InvalidInputError, match="pass root= \\(CLI: --pair-root PATH\\)"):
+            make_pair("filebased:2")
+        make_pair("filebased:2", root=str(tmp_path))
+        assert seen["root"] == tmp_path
+        listing = {row["prefix"]: row for row in describe_pair_families()}
+        assert listing["filebased"]["needs_root"] and listing["filebased"]["description"] == "test family"
+        assert "ICLR 2021" in listing["gaussian"]["description"]
+    finally:
+        _FAMILIES.pop("filebased")

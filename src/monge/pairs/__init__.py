@@ -8,7 +8,7 @@
 
 from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair
 from monge.pairs.gaussian import GaussianPair
-from monge.pairs.registry import available_pairs, make_pair, register_pair_family
+from monge.pairs.registry import available_pairs, describe_pair_families, make_pair, register_pair_family
 from monge.pairs.toy import ToyPair
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "SamplePair",
     "ToyPair",
     "available_pairs",
+    "describe_pair_families",
     "make_pair",
     "register_pair_family",
 ]
