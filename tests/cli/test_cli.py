@@ -36,7 +36,8 @@ def test_bench_writes_rows(bench_dir):
     with ResultStore(root / "r.sqlite") as store:
         runs = sorted(store.runs(), key=lambda r: r["id"])
         assert [(r["solver"], r["pair"], r["status"], r["steps_done"]) for r in runs] == [
-            ("w2gn", "gaussian:2", "finished", 30), ("w2gn", "toy:swiss_roll", "finished", 30)]
+            ("w2gn", "gaussian:2", "finished", 30), ("w2gn", "toy:swiss_roll", "finished", 30)] + [
+            (f"baseline:{b}", "gaussian:2", "finished", 0) for b in ("identity", "constant", "linear", "discrete_ot")]
         assert runs[0]["config"]["solver_options"] == {"hidden_sizes": [16, 16], "pretrain_steps": 50}
         assert runs[0]["batch_size"] == 64 and runs[0]["eval_every"] == 10
         assert sorted({e["step"] for e in store.evals(runs[0]["id"])}) == [10, 20, 30]
@@ -65,8 +66,8 @@ def test_results_lists_runs(bench_dir):
     assert "gaussian:2" in result.stdout and "toy:swiss_roll" in result.stdout and "finished" in result.stdout
     result = runner.invoke(app, ["results", "--db", db, "--pair", "toy:swiss_roll"])
     assert "toy:swiss_roll" in result.stdout and "gaussian:2" not in result.stdout
-    result = runner.invoke(app, ["results", "--db", db, "--limit", "1"])
-    assert "toy:swiss_roll" in result.stdout and "gaussian:2" not in result.stdout
+    result = runner.invoke(app, ["results", "--db", db, "--limit", "1"])  # newest: the last baseline row
+    assert "baseline:discrete_ot" in result.stdout and "toy:swiss_roll" not in result.stdout
     result = runner.invoke(app, ["results", "--db", db, "--status", "diverged"])
     assert result.exit_code == 0 and "no runs" in result.stdout
     result = runner.invoke(app, ["results", "--db", db, "--solver", "w2gn", "--status", "finished"])
@@ -88,7 +89,8 @@ def test_preset_overridden_by_flags(tmp_path):
     db = tmp_path / "r.sqlite"
     result = runner.invoke(app, ["bench", "--preset", "quick", "--pair", "gaussian:2", "--steps", "5",
                                  "--eval-every", "5", "--seed", "1", "--seed", "2", "--db", str(db),
-                                 "--option", "pretrain_steps=0", "--option", "hidden_sizes=[8]", "--no-progress"])
+                                 "--option", "pretrain_steps=0", "--option", "hidden_sizes=[8]", "--no-progress",
+                                 "--no-baselines"])
     assert result.exit_code == 0, result.output
     with ResultStore(db) as store:
         runs = store.runs()
@@ -186,3 +188,14 @@ def test_subprocess_bad_input_one_line(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: unknown solver 'no-such-solver'") and "w2gn" in lines[0]
     assert proc.stdout == ""
+
+
+def test_pairs_list_describes_every_family():
+    from typer.testing import CliRunner
+
+    from monge.cli.main import app
+
+    result = CliRunner().invoke(app, ["pairs", "list"])
+    assert result.exit_code == 0, result.output
+    assert "gaussian:<dim>" in result.output and "toy:<name>" in result.output
+    assert "ICLR 2021" in result.output and "needs --pair-root" in result.output

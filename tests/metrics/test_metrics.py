@@ -182,7 +182,7 @@ def test_evaluate_identity_agrees_with_baseline(pair8):
 
 def test_baseline_metrics(pair8):
     base = baseline_metrics(pair8, n=4096, generator=gen(11))
-    assert set(base) == {"identity", "constant", "linear"}
+    assert set(base) == {"identity", "constant", "linear", "discrete_ot"}
     for name in base:
         assert set(base[name]) == {"l2_uvp_fwd", "cos_fwd", "l2_uvp_inv", "cos_inv"}
     assert base["linear"]["l2_uvp_fwd"] < 1.0 and base["linear"]["l2_uvp_inv"] < 1.0
@@ -212,3 +212,27 @@ def test_evaluate_toy_identity():
     assert out["w2_inverse_source"] == pytest.approx(out["w2_source_target"], rel=1e-9)
     out2 = evaluate(linear_result(eye), pair, generator=gen(12), n_discrete=256)
     assert "w2_inverse_source" not in out2 and out2["w2_ratio"] == 1.0
+
+
+def test_discrete_ot_map_of_a_translation_is_the_translation():
+    """Between x and x + v the optimal plan is the identity matching, so the barycentric projections are
+    exactly x + v forward and y − v backward."""
+    from monge.metrics import discrete_ot_map
+
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    v = torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64)
+    y = (x + v)[torch.randperm(300, generator=torch.Generator().manual_seed(1))]
+    forward, inverse = discrete_ot_map(x, y)
+    torch.testing.assert_close(forward, x + v, rtol=0, atol=1e-9)
+    torch.testing.assert_close(inverse, y - v, rtol=0, atol=1e-9)
+
+
+def test_baseline_metrics_include_discrete_ot_between_identity_and_linear():
+    from monge.metrics import baseline_metrics
+
+    pair = GaussianPair(2, seed=1)
+    scores = baseline_metrics(pair, n=2048, generator=torch.Generator().manual_seed(0), n_discrete=1024)
+    assert set(scores) == {"identity", "constant", "linear", "discrete_ot"}
+    # In 2-D, discrete OT on 1024 samples is a decent map: far better than the identity, worse than exact.
+    assert scores["linear"]["l2_uvp_fwd"] < 0.1 < scores["discrete_ot"]["l2_uvp_fwd"] < 10 < scores["identity"]["l2_uvp_fwd"]
+    assert scores["discrete_ot"]["cos_fwd"] > 0.9

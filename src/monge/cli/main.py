@@ -1,4 +1,5 @@
-"""The ``monge`` command line: ``monge bench`` runs solvers on pairs, ``monge results`` lists stored runs.
+"""The ``monge`` command line: ``monge bench`` runs solvers on pairs, ``monge results`` lists stored runs,
+``monge pairs list`` describes the pair families.
 
 Every error monge raises on purpose (:class:`~monge.errors.MongeError`) is printed as one line
 ``error: <message>`` on stderr with exit code 1, without a traceback; usage errors are reported by typer.
@@ -129,6 +130,11 @@ def bench(
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
+    pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files "
+                                             "(for w2b-mix:<D>; see `monge pairs list`)."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help="Also score and store the identity, constant, linear and discrete-OT "
+                                        "baselines of every pair with ground truth."),
 ) -> None:
     """Train solvers on pairs, evaluate them, store the runs and print a leaderboard."""
     from monge.run.presets import Preset, get_preset
@@ -151,11 +157,11 @@ def bench(
         torch.set_num_threads(threads)
     configs = base.configs(solvers=solver, pairs=pair, seeds=seed, steps=steps, batch_size=batch_size,
                            eval_every=eval_every, eval_samples=eval_samples, time_budget_s=time_budget,
-                           options=options)
+                           options=options, pair_root=None if pair_root is None else str(pair_root))
     validate_configs(configs)  # unknown names / bad options fail before the database is touched
     err = _console(stderr=True)
     with ResultStore(db) as store:
-        summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err)
+        summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines)
     _console().print(leaderboard_table(summaries))
     for s in summaries:
         if s.error:
@@ -194,6 +200,27 @@ def results(
         if row.get("error"):
             typer.echo(f"run {row['id']} ({row['solver']} on {row['pair']}, seed {row['seed']}) {row['status']}: "
                        f"{row['error']}")
+
+
+pairs_app = typer.Typer(help="Benchmark pair families.", no_args_is_help=True)
+app.add_typer(pairs_app, name="pairs")
+
+
+@pairs_app.command("list")
+@_handle_errors
+def pairs_list() -> None:
+    """Describe every pair family: its spec pattern, whether it needs --pair-root, and its source."""
+    from rich.table import Table
+
+    from monge.pairs import describe_pair_families
+
+    table = Table(title="pair families", show_lines=True)
+    table.add_column("spec")
+    table.add_column("needs --pair-root")
+    table.add_column("description and source")
+    for family in describe_pair_families():
+        table.add_row(str(family["pattern"]), "yes" if family["needs_root"] else "no", str(family["description"]))
+    _console().print(table)
 
 
 def main(argv: list[str] | None = None) -> int:

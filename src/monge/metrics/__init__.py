@@ -4,6 +4,7 @@ L2-UVP and cosine follow Korotin et al., "Wasserstein-2 Generative Networks" (IC
 Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark" (NeurIPS 2021).
 """
 
-from monge.metrics.w2 import baseline_metrics, cosine, cost_error, discrete_w2, evaluate, l2_uvp
+from monge.metrics.w2 import (baseline_metrics, cosine, cost_error, discrete_ot_map, discrete_w2, evaluate,
+                              l2_uvp)
 
-__all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_w2", "evaluate", "l2_uvp"]
+__all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_ot_map", "discrete_w2", "evaluate", "l2_uvp"]

@@ -49,10 +49,12 @@ class Preset:
         eval_samples: int | None = None,
         time_budget_s: float | None = None,
         options: Mapping[str, Any] | None = None,
+        pair_root: str | None = None,
     ) -> list[RunConfig]:
         """The preset's run configs, with any non-``None`` argument overriding the preset's value.
 
-        ``options`` are added to (and override) every solver's preset options.
+        ``options`` are added to (and override) every solver's preset options; ``pair_root`` is the folder
+        of published pair files (for families that load them).
         """
         out = []
         for solver in solvers or self.solvers:
@@ -66,6 +68,7 @@ class Preset:
                         eval_every=self.eval_every if eval_every is None else eval_every,
                         eval_samples=self.eval_samples if eval_samples is None else eval_samples,
                         time_budget_s=self.time_budget_s if time_budget_s is None else time_budget_s,
+                        pair_root=pair_root,
                     ))
         return out
 

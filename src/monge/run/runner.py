@@ -46,6 +46,7 @@ class RunConfig:
         eval_samples: samples per evaluation.
         time_budget_s: stop training (status ``stopped``) once this many seconds of training are spent.
         dtype: ``"float32"`` or ``"float64"``.
+        pair_root: folder of published pair files, for pair families that load them (``w2b-mix:<D>``).
     """
 
     solver: str
@@ -58,6 +59,7 @@ class RunConfig:
     eval_samples: int = 4096
     time_budget_s: float | None = None
     dtype: str = "float32"
+    pair_root: str | None = None
 
     def validate(self) -> "RunConfig":
         """Check the budget and types, raising :class:`InvalidInputError` naming the bad field; returns self."""
@@ -181,7 +183,7 @@ def _validate_all(configs: Sequence[RunConfig]) -> tuple[dict, list]:
         cfg.validate()
         key = (cfg.pair, cfg.seed, cfg.dtype)
         if key not in pairs:
-            pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype)
+            pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root)
         solvers.append(get_solver(cfg.solver, **dict(cfg.solver_options)))
     return pairs, solvers
 
@@ -312,8 +314,14 @@ def run_bench(
     out_dir: str | Path | None = None,
     progress: bool = True,
     console: Any = None,
+    baselines: bool = False,
 ) -> list[RunSummary]:
     """Run every config, store runs/metrics/losses in ``store`` and return one :class:`RunSummary` each.
+
+    With ``baselines`` (the CLI's default), every pair with ground truth also gets one stored row per baseline map
+    (``baseline:identity``, ``baseline:constant``, ``baseline:linear``, ``baseline:discrete_ot``; see
+    :func:`monge.metrics.baseline_metrics`), scored on the runs' evaluation samples; their summaries follow
+    the runs in the returned list.
 
     All configs are validated (names, options, budgets) before any training starts. With ``out_dir``,
     writes ``convergence_<pair>.png`` per pair and ``map_<run id>_<solver>_<pair>.png`` for each run on a
@@ -348,6 +356,11 @@ def run_bench(
             if out_path is not None and result is not None and pair.dim == 2:
                 summary = _map_plot(summary, cfg, pair, result, out_path)
             summaries.append(summary)
+    if baselines:
+        for (spec, seed, _), pair in pairs.items():
+            if getattr(pair, "has_ground_truth", False):
+                eval_samples = next(c.eval_samples for c in configs if (c.pair, c.seed) == (spec, seed))
+                summaries.extend(_store_baselines(pair, spec, seed, eval_samples, store))
     if out_path is not None:
         from monge.plot import plot_convergence
 
@@ -417,6 +430,26 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
     bar.update(task, completed=steps_done, info=f"{status} {tracker._info()}".strip())
     row = store.leaderboard([run_id])[0]
     return _summary_from_row(row), result
+
+
+def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: ResultStore) -> list[RunSummary]:
+    """Score the pair's baseline maps on the runs' evaluation samples and store one finished run each."""
+    from monge.metrics import baseline_metrics
+
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed((seed + _EVAL_SEED_OFFSET) % (2**63))
+    scores = baseline_metrics(pair, n=eval_samples, generator=gen, n_discrete=min(eval_samples, 1024))
+    seconds = time.perf_counter() - t0
+    run_ids = []
+    for name, metrics in scores.items():
+        run_id = store.start_run(solver=f"baseline:{name}", pair=str(getattr(pair, "name", spec)), dim=int(pair.dim),
+                                 seed=seed, steps_requested=0, batch_size=0, eval_every=0,
+                                 config={"baseline": name, "pair": spec, "eval_samples": eval_samples},
+                                 versions=environment_versions(getattr(pair, "device", "cpu")))
+        store.log_eval(run_id, 0, 0.0, metrics)
+        store.finish_run(run_id, "finished", steps_done=0, wall_time_s=seconds / len(scores), train_time_s=0.0)
+        run_ids.append(run_id)
+    return [_summary_from_row(row) for row in store.leaderboard(run_ids)]
 
 
 def _safe_settings(solver: Any) -> dict[str, Any]:
