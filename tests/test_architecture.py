@@ -14,7 +14,8 @@ PACKAGE = Path(monge.__file__).parent
 # layer → packages it must not import (higher layers, and ground truth for solvers)
 FORBIDDEN = {
     "samplers": {"nets", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli"},
-    "nets": {"samplers", "solvers", "pairs", "metrics", "run", "plot", "cli"},
+    "nets": {"samplers", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli"},
+    "conjugate": {"samplers", "solvers", "pairs", "metrics", "run", "plot", "cli"},
     "solvers": {"pairs", "metrics", "run", "plot", "cli"},
     "pairs": {"solvers", "run", "plot", "cli"},
     "metrics": {"run", "plot", "cli"},

@@ -22,3 +22,10 @@ __all__ = [
     "make_pair",
     "register_pair_family",
 ]
+from monge.pairs.w2bench import Mix3toMix10Pair  # noqa: E402  (registers the "w2b-mix" family)
+
+__all__ += ["Mix3toMix10Pair"]
+
+from monge.pairs.convex_families import SeparableMonotonePair, SmoothMaxQuadraticsPair  # noqa: E402
+
+__all__ += ["SeparableMonotonePair", "SmoothMaxQuadraticsPair"]

@@ -1,0 +1,323 @@
+"""The published high-dimensional W2 benchmark pairs "Mix3toMix10" (Korotin, Li, Genevay, Solomon, Filippov,
+Burnaev, "Do Neural Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark", NeurIPS 2021).
+
+The input P is a standardised mixture of 3 Gaussians; the output is Q = ∇ψ*♯P where ψ* is built from two
+published DenseICNN potentials ψ1, ψ2 (files ``Mix3toMix10/{D}_v1.pt`` and ``{D}_v2.pt`` of the authors'
+repository https://github.com/iamalexkorotin/Wasserstein2Benchmark, folder ``benchmarks/Mix3toMix10/``,
+MIT licence). monge downloads nothing: pass ``root=`` pointing at a local copy.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from monge._checks import check_samples
+from monge.errors import CheckpointError, InvalidInputError
+from monge.nets.icnn import DenseICNN
+from monge.pairs.base import BenchmarkPair, Moments
+from monge.pairs.registry import parse_dim, register_pair_family
+
+W2BENCH_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
+"""Dimensions published for the Mix3toMix10 pairs."""
+
+FOLDER = "Mix3toMix10"
+MIX_STD = 0.4
+STRONG_CONVEXITY = 1e-2
+COST_SAMPLES = 2**16
+"""Samples (from a private generator seeded with ``moment_seed``) behind :attr:`Mix3toMix10Pair.true_cost`
+and the target moments; the reference ``cost_2p16`` of the original code used the same number."""
+_CHUNK = 8192
+
+
+def mixture_parameters(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres c (3, D) and matrices A (3, D, D) of the input mixture, exactly as the original code builds
+    them, but from a private ``np.random.RandomState(0)`` (the global NumPy generator is untouched).
+
+    For each coordinate d a permutation of {0, 1, 2} gives the three centres' d-th coordinates (minus 1);
+    A is standard normal with each row of each A_k normalised to unit length; c and A are then divided by
+    sqrt(mean_k ‖c_k‖² + D·0.4²)/sqrt(D) so that the mixture has total variance D. A sample is
+    c_k + 0.4·A_k z (k uniform, z ~ N(0, I)), i.e. component covariance 0.16·A_k A_kᵀ.
+    """
+    rs = np.random.RandomState(0)
+    centers = np.zeros((3, dim))
+    for d in range(dim):
+        centers[:, d] = rs.choice(3, 3, replace=False)
+    centers -= 1.0
+    maps = rs.randn(3, dim, dim)
+    maps /= np.linalg.norm(maps, axis=2, keepdims=True)
+    factor = math.sqrt(float((centers**2).sum(axis=1).mean()) + dim * MIX_STD**2) / math.sqrt(dim)
+    return centers / factor, maps / factor
+
+
+def _hidden_sizes(dim: int) -> list[int]:
+    return [max(2 * dim, 64), max(2 * dim, 64), max(dim, 32)]
+
+
+def _load_potential(file: Path, dim: int) -> DenseICNN:
+    """A float64 CPU DenseICNN holding the state dict in ``file`` (loaded with ``weights_only=True``);
+    :class:`CheckpointError` names the file when it is missing, corrupt or does not fit the architecture."""
+    net = DenseICNN(dim, _hidden_sizes(dim), rank=1, strong_convexity=STRONG_CONVEXITY, init_std=0.0,
+                    dtype=torch.float64, generator=torch.Generator())  # private: global RNG untouched
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{file}: expected a state dict of tensors, got {type(state).__name__}")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{file}: does not match DenseICNN(dim={dim}): {' '.join(first[:3])}") from exc
+    for name, tensor in state.items():
+        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
+    net.requires_grad_(False)
+    return net
+
+
+def _resolve_folder(root: Any, dim: int) -> Path:
+    """The folder holding ``{dim}_v1.pt``: ``root/Mix3toMix10`` or ``root`` itself."""
+    if root is None or not isinstance(root, (str, Path)):
+        raise InvalidInputError(f"root must be a path to the folder containing {FOLDER}/, got {root!r}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise InvalidInputError(f"root {root}: not a directory (expected the folder containing {FOLDER}/ "
+                                f"or {FOLDER}/ itself)")
+    sub = root / FOLDER
+    if sub.is_dir():
+        return sub
+    if root.name.lower() == FOLDER.lower() or (root / f"{dim}_v1.pt").exists():
+        return root
+    return sub  # missing folder: the loader reports the missing file under the expected path
+
+
+class Mix3toMix10Pair(BenchmarkPair):
+    """The published "Mix3toMix10" W2 benchmark pair in dimension ``dim`` (Korotin et al., NeurIPS 2021).
+
+    Input P: mixture of 3 Gaussians (see :func:`mixture_parameters`). True map ∇ψ* with
+    ψ* = s·(ψ1 + ψ2 − ⟨m, ·⟩), m = E_P ∇(ψ1+ψ2), s making the average per-coordinate variance of Q equal to 1;
+    Q = ∇ψ*♯P. ∇ψ* is computed with DenseICNN's explicit gradients (no autograd), in chunks.
+
+    Args:
+        dim: one of :data:`W2BENCH_DIMS`.
+        root: folder that contains ``Mix3toMix10/`` (or that folder itself).
+        dtype, device: of the samplers and of the networks used by :meth:`true_forward`.
+        shift: the vector −m (``potential_shift`` of the original code); estimated when ``None``.
+        scale: s (``potential_scale`` of the original code); estimated when ``None``.
+        estimate_samples, estimate_seed: the estimates of m and s use ``estimate_samples`` input samples
+            drawn with a private ``torch.Generator().manual_seed(estimate_seed)`` (the original code used 2^14).
+
+    Attributes: ``shift`` (float64 (D,) tensor, −m), ``scale`` (float), ``centers`` / ``maps`` (float64
+    tensors c, A), ``potentials`` (ψ1, ψ2 as float64 DenseICNNs), ``folder``; when either constant is
+    estimated also ``estimated_shift``, ``estimated_scale`` and ``estimate_stderr`` (Monte-Carlo standard
+    errors, keys ``"shift"`` (D,) and ``"scale"``; otherwise ``None`` / ``{}``).
+    ``true_cost`` and the target moments come from :data:`COST_SAMPLES` = 2^16 samples drawn with a private
+    generator seeded with ``moment_seed`` (computed once, lazily). The source moments are exact.
+    """
+
+    def __init__(self, dim: int, root: str | Path, *, dtype: torch.dtype = torch.float32,
+                 device: str | torch.device = "cpu", shift: Any = None, scale: float | None = None,
+                 estimate_samples: int = 2**14, estimate_seed: int = 0):
+        from monge.samplers import GaussianMixture, PushForward
+
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) not in W2BENCH_DIMS:
+            raise InvalidInputError(f"Mix3toMix10: dim must be one of {list(W2BENCH_DIMS)}, got {dim!r}")
+        dim = int(dim)
+        if isinstance(estimate_samples, bool) or not isinstance(estimate_samples, int) or estimate_samples < 2:
+            raise InvalidInputError(f"estimate_samples must be an integer >= 2, got {estimate_samples!r}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise InvalidInputError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+        self.folder = _resolve_folder(root, dim)
+        self.potentials = tuple(_load_potential(self.folder / f"{dim}_v{v}.pt", dim) for v in (1, 2))
+        self._dtype, self._device = dtype, torch.device(device)
+        self._nets: dict[tuple[torch.dtype, torch.device], tuple[DenseICNN, DenseICNN]] = {}
+
+        centers, maps = mixture_parameters(dim)
+        self.centers = torch.from_numpy(centers)
+        self.maps = torch.from_numpy(maps)
+        covs = MIX_STD**2 * np.einsum("kij,klj->kil", maps, maps)
+        mean = centers.mean(axis=0)
+        cov = (np.einsum("ki,kj->ij", centers, centers) + covs.sum(axis=0)) / 3 - np.outer(mean, mean)
+        self._source_moments = (mean, 0.5 * (cov + cov.T))
+        source = GaussianMixture(self.centers, torch.from_numpy(covs), dtype=dtype, device=self._device)
+
+        self.estimate_samples, self.estimate_seed = int(estimate_samples), int(estimate_seed)
+        self._set_constants(shift, scale, source)
+        target = PushForward(source, self.true_forward)
+        super().__init__(f"w2b-mix:{dim}", source, target)
+
+    # ------------------------------------------------------------------ construction helpers
+    def _set_constants(self, shift: Any, scale: Any, source) -> None:
+        dim = int(self.centers.shape[1])
+        if shift is not None:
+            shift_t = torch.as_tensor(np.asarray(shift, dtype=np.float64)).reshape(-1)
+            if shift_t.shape[0] != dim or not bool(torch.isfinite(shift_t).all()):
+                raise InvalidInputError(f"shift must be a finite vector of length {dim}, got shape "
+                                        f"{tuple(np.shape(shift))}")
+        if scale is not None:
+            try:
+                scale = float(scale)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"scale must be a positive number, got {scale!r}") from None
+            if not (math.isfinite(scale) and scale > 0):
+                raise InvalidInputError(f"scale must be a positive number, got {scale!r}")
+        self.estimated_shift: torch.Tensor | None = None
+        self.estimated_scale: float | None = None
+        self.estimate_stderr: dict[str, Any] = {}
+        if shift is None or scale is None:
+            gen = torch.Generator().manual_seed(self.estimate_seed)
+            x = source.sample(self.estimate_samples, generator=gen).to("cpu", torch.float64)
+            g = self._raw_gradient(x, *self.potentials)          # ∇(ψ1+ψ2), float64
+            n = g.shape[0]
+            m = g.mean(dim=0)
+            var = g.var(dim=0)                                    # per-coordinate, unbiased
+            total = float(var.sum())
+            sq = (g - m).square().sum(dim=1)
+            self.estimated_shift = -m
+            self.estimated_scale = math.sqrt(dim / total)
+            # Monte-Carlo standard errors (delta method for s = sqrt(D / V)): se(V) = sd(‖g − m‖²)/√n.
+            self.estimate_stderr = {
+                "shift": (var / n).sqrt(),
+                "scale": 0.5 * self.estimated_scale * float(sq.std()) / math.sqrt(n) / total,
+            }
+        self.shift = shift_t if shift is not None else self.estimated_shift
+        self.scale = float(scale) if scale is not None else float(self.estimated_scale)
+        self._shift_cache: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+    @staticmethod
+    def _raw_gradient(x: torch.Tensor, net1: DenseICNN, net2: DenseICNN) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([net1.value_and_gradient(c)[1] + net2.value_and_gradient(c)[1]
+                              for c in x.split(_CHUNK)])
+
+    def _nets_for(self, x: torch.Tensor) -> tuple[DenseICNN, DenseICNN]:
+        key = (x.dtype, x.device)
+        nets = self._nets.get(key)
+        if nets is None:
+            import copy
+
+            nets = tuple(copy.deepcopy(p).to(dtype=x.dtype, device=x.device) for p in self.potentials)
+            self._nets[key] = nets  # type: ignore[assignment]
+            self._shift_cache[key] = self.shift.to(dtype=x.dtype, device=x.device)
+        return nets  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    # ------------------------------------------------------------------ ground truth
+    def potential_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ψ*(x) (shape (n,)) and ∇ψ*(x) (shape (n, D)), in ``x``'s dtype and device, without autograd."""
+        x = check_samples(x, name="x", dim=self.dim)
+        net1, net2 = self._nets_for(x)
+        shift = self._shift_cache[(x.dtype, x.device)]
+        values, grads = [], []
+        with torch.no_grad():
+            for c in x.split(_CHUNK):
+                v1, g1 = net1.value_and_gradient(c)
+                v2, g2 = net2.value_and_gradient(c)
+                values.append(self.scale * (v1 + v2 + c @ shift))
+                grads.append(self.scale * (g1 + g2 + shift))
+        return torch.cat(values), torch.cat(grads)
+
+    def true_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """T(x) = ∇ψ*(x) = s·(∇ψ1(x) + ∇ψ2(x) + shift), computed in ``x``'s dtype and device."""
+        x = check_samples(x, name="x", dim=self.dim)
+        net1, net2 = self._nets_for(x)
+        shift = self._shift_cache[(x.dtype, x.device)]
+        with torch.no_grad():
+            return torch.cat([self.scale * (net1.value_and_gradient(c)[1] + net2.value_and_gradient(c)[1] + shift)
+                              for c in x.split(_CHUNK)])
+
+    def true_inverse(self, y: torch.Tensor, *, x0: torch.Tensor | None = None, solver: Any = None,
+                     batch_size: int | None = None) -> torch.Tensor:
+        """T⁻¹(y) = argmax_x ⟨x, y⟩ − ψ*(x) (unique: ψ* is strongly convex).
+
+        Solved in float64 (result in ``y``'s dtype: float32 cannot reach the default residual 1e-6 in
+        high D) with :func:`monge.conjugate.conjugate` (default :class:`LBFGSConjugate`), warm-started
+        from the linear (Bures) inverse baseline unless ``x0`` is given. Warns (``RuntimeWarning``)
+        when some points did not converge."""
+        from monge.conjugate import conjugate
+
+        y_in = check_samples(y, name="y", dim=self.dim)
+        y = y_in.to(torch.float64)  # float32 cannot reach the default residual tolerance (1e-6) in high D
+        x0 = self.baseline_inverse("linear")(y) if x0 is None else check_samples(x0, name="x0", dim=self.dim)
+        res = conjugate(self.potential_value_and_gradient, y, x0=x0.to(torch.float64), solver=solver,
+                        batch_size=batch_size)
+        converged = torch.as_tensor(res.converged)
+        if not bool(converged.all()):
+            bad = int((~converged).sum())
+            warnings.warn(f"{self.name}: true_inverse did not converge for {bad} of {y.shape[0]} points "
+                          f"(max residual {float(torch.as_tensor(res.residual).max()):.3g})", RuntimeWarning,
+                          stacklevel=2)
+        return res.argmax.to(y_in.dtype)
+
+    def _reference_statistics(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(target mean, target cov, ½E‖x − T(x)‖²) from COST_SAMPLES samples, float64 accumulation."""
+        cached = getattr(self, "_ref_stats", None)
+        if cached is not None:
+            return cached
+        gen = torch.Generator(device=self.device).manual_seed(self.moment_seed)
+        x = self.source.sample(COST_SAMPLES, generator=gen)
+        d = self.dim
+        s1 = torch.zeros(d, dtype=torch.float64)
+        s2 = torch.zeros(d, d, dtype=torch.float64)
+        cost = 0.0
+        for c in x.split(_CHUNK):
+            y = self.true_forward(c)
+            y64, c64 = y.to("cpu", torch.float64), c.to("cpu", torch.float64)
+            s1 += y64.sum(dim=0)
+            s2 += y64.T @ y64
+            cost += float((c64 - y64).square().sum())
+        n = x.shape[0]
+        mean = s1 / n
+        cov = (s2 - n * torch.outer(mean, mean)) / (n - 1)
+        cov = 0.5 * (cov + cov.T)
+        self._ref_stats = (mean.numpy(), cov.numpy(), 0.5 * cost / n)
+        return self._ref_stats
+
+    def _moments(self) -> Moments:
+        """Exact source moments (from c, A); target moments estimated from 2^16 mapped samples."""
+        mt, ct, _ = self._reference_statistics()
+        return (self._source_moments[0], self._source_moments[1], mt, ct)
+
+    @property
+    def source_variance(self) -> float:
+        """Var(P), exact: tr(Σ_k w_k (c_k c_kᵀ + 0.16 A_k A_kᵀ) − μμᵀ) (= D by construction)."""
+        return float(np.trace(self._source_moments[1]))
+
+    @property
+    def true_cost(self) -> float:
+        """½·W2²(P, Q) = ½E‖x − T(x)‖², estimated once from COST_SAMPLES = 2^16 samples (private seed)."""
+        return self._reference_statistics()[2]
+
+    def __repr__(self) -> str:
+        return f"Mix3toMix10Pair(dim={self.dim}, folder={str(self.folder)!r})"
+
+
+def _w2bench_factory(arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device,
+                     root: Path | None = None) -> Mix3toMix10Pair:
+    # ``seed`` is ignored: the pair is fixed by the published files and the original construction.
+    return Mix3toMix10Pair(parse_dim("w2b-mix", arg), root, dtype=dtype, device=device)
+
+
+register_pair_family(
+    "w2b-mix", _w2bench_factory, needs_root=True,
+    description=("Published Mix3toMix10 W2 benchmark pairs, D in 2..256 (powers of 2): mixture of 3 Gaussians "
+                 "pushed by the gradient of two published ICNN potentials (Korotin et al., 'Do Neural Optimal "
+                 "Transport Solvers Work? A Continuous Wasserstein-2 Benchmark', NeurIPS 2021). Files from "
+                 "github.com/iamalexkorotin/Wasserstein2Benchmark, benchmarks/Mix3toMix10/ (MIT licence); "
+                 "monge downloads nothing: pass root= the folder containing Mix3toMix10/."))
