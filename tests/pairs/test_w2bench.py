@@ -202,3 +202,21 @@ def test_make_pair(root):
         make_pair("w2b-mix:x", root=root)
     with pytest.raises(InvalidInputError, match="dim must be one of"):
         make_pair("w2b-mix:6", root=root)
+
+
+@pytest.mark.parametrize("dim", [2, 8])
+def test_true_map_is_the_gradient_of_a_convex_function(dim, ref_pairs):
+    """Hessian of ψ* = s·(ψ1 + ψ2) − ⟨m, ·⟩ is PSD at random points, and it is the Jacobian of the true map
+    (central differences of true_forward in float64)."""
+    from torch.func import hessian
+
+    pair = ref_pairs[dim]
+    psi1, psi2 = pair.potentials
+    x = pair.source.sample(6, torch.Generator().manual_seed(3)).double()
+    eps = 1e-7  # CELU's second derivative jumps at 0: a wider stencil can straddle a kink
+    for point in x:
+        hess = pair.scale * sum(hessian(lambda z, n=net: n(z.unsqueeze(0)).squeeze(0))(point) for net in (psi1, psi2))
+        assert torch.linalg.eigvalsh(0.5 * (hess + hess.T)).min() >= -1e-8
+        steps = eps * torch.eye(dim, dtype=torch.float64)
+        jac = (pair.true_forward(point + steps) - pair.true_forward(point - steps)).T / (2 * eps)
+        torch.testing.assert_close(jac, hess, rtol=1e-5, atol=1e-6)

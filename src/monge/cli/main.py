@@ -223,6 +223,45 @@ def pairs_list() -> None:
     _console().print(table)
 
 
+@pairs_app.command("build")
+@_handle_errors
+def pairs_build(
+    dim: int = typer.Option(..., "--dim", help="Dimension D of the new pair."),
+    out: Path = typer.Option(..., "--out", help="Folder under which Mix{N}toMix{M}/ is written."),
+    n_input: int = typer.Option(3, "--n-input", help="Gaussian components of the input mixture."),
+    n_output: int = typer.Option(10, "--n-output", help="Gaussian components of each random target mixture."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the mixtures and both trainings (same seed, same pair)."),
+    steps: int = typer.Option(5000, "--steps", help="W2GN steps per potential."),
+    batch_size: int = typer.Option(1024, "--batch-size", help="W2GN batch size."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
+) -> None:
+    """Build a new W2 benchmark pair with the published recipe and monge's W2GN (load it with
+    `monge bench --pair w2b-mix:D --pair-root OUT/Mix{N}toMix{M}`)."""
+    from monge.run.build_pairs import build_mixture_pair
+
+    if threads is not None:
+        if threads <= 0:
+            raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+    err = _console(stderr=True)
+    if no_progress:
+        folder = build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
+                                    batch_size=batch_size)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=err) as bar:
+            tasks = {v: bar.add_task(f"potential {v}/2 (W2GN, D={dim})", total=steps) for v in (1, 2)}
+            folder = build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
+                                        batch_size=batch_size,
+                                        callback=lambda v, p: bar.update(tasks[v], completed=p.step))
+    typer.echo(f"pair written to {folder} ({dim}_v1.pt, {dim}_v2.pt, {dim}.json); "
+               f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and return its exit code.
 

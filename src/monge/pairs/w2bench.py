@@ -9,6 +9,7 @@ MIT licence). monge downloads nothing: pass ``root=`` pointing at a local copy.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -35,24 +36,44 @@ and the target moments; the reference ``cost_2p16`` of the original code used th
 _CHUNK = 8192
 
 
-def mixture_parameters(dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centres c (3, D) and matrices A (3, D, D) of the input mixture, exactly as the original code builds
-    them, but from a private ``np.random.RandomState(0)`` (the global NumPy generator is untouched).
+def mixture_parameters(dim: int, n_components: int = 3, seed: int = 0,
+                       std: float = MIX_STD) -> tuple[np.ndarray, np.ndarray]:
+    """Centres c (k, D) and matrices A (k, D, D) of a benchmark input mixture, built as the original code
+    builds its 3-component one, from a private ``np.random.RandomState(seed)`` (the global NumPy generator
+    is untouched). With the defaults (k = 3, seed 0) this is exactly the published Mix3toMix10 input.
 
-    For each coordinate d a permutation of {0, 1, 2} gives the three centres' d-th coordinates (minus 1);
-    A is standard normal with each row of each A_k normalised to unit length; c and A are then divided by
-    sqrt(mean_k ‖c_k‖² + D·0.4²)/sqrt(D) so that the mixture has total variance D. A sample is
-    c_k + 0.4·A_k z (k uniform, z ~ N(0, I)), i.e. component covariance 0.16·A_k A_kᵀ.
+    For each coordinate d a permutation of {0, …, k−1} gives the k centres' d-th coordinates (minus
+    (k−1)/2); A is standard normal with each row of each A_k normalised to unit length; c and A are then
+    divided by sqrt(mean_k ‖c_k‖² + D·std²)/sqrt(D) so that the mixture has total variance D. A sample is
+    c_k + std·A_k z (k uniform, z ~ N(0, I)), i.e. component covariance std²·A_k A_kᵀ.
     """
-    rs = np.random.RandomState(0)
-    centers = np.zeros((3, dim))
+    rs = np.random.RandomState(seed)
+    centers = np.zeros((n_components, dim))
     for d in range(dim):
-        centers[:, d] = rs.choice(3, 3, replace=False)
-    centers -= 1.0
-    maps = rs.randn(3, dim, dim)
+        centers[:, d] = rs.choice(n_components, n_components, replace=False)
+    centers -= (n_components - 1) / 2
+    maps = rs.randn(n_components, dim, dim)
     maps /= np.linalg.norm(maps, axis=2, keepdims=True)
-    factor = math.sqrt(float((centers**2).sum(axis=1).mean()) + dim * MIX_STD**2) / math.sqrt(dim)
+    factor = math.sqrt(float((centers**2).sum(axis=1).mean()) + dim * std**2) / math.sqrt(dim)
     return centers / factor, maps / factor
+
+
+def read_construction(folder: Path, dim: int) -> dict[str, Any] | None:
+    """The ``{dim}.json`` written by ``monge pairs build`` beside a built pair's weights, or ``None`` for
+    the published files (which have none). :class:`CheckpointError` names a corrupt or mismatched file."""
+    file = Path(folder) / f"{dim}.json"
+    if not file.is_file():
+        return None
+    try:
+        settings = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{file}: corrupt JSON ({exc})") from exc
+    required = {"dim", "n_input", "seed", "input_std"}
+    if not isinstance(settings, dict) or not required <= set(settings):
+        raise CheckpointError(f"{file}: not a pair construction file (needs keys {sorted(required)})")
+    if int(settings["dim"]) != dim:
+        raise CheckpointError(f"{file}: describes dimension {settings['dim']}, not {dim}")
+    return settings
 
 
 def _hidden_sizes(dim: int) -> list[int]:
@@ -107,9 +128,13 @@ class Mix3toMix10Pair(BenchmarkPair):
     ψ* = s·(ψ1 + ψ2 − ⟨m, ·⟩), m = E_P ∇(ψ1+ψ2), s making the average per-coordinate variance of Q equal to 1;
     Q = ∇ψ*♯P. ∇ψ* is computed with DenseICNN's explicit gradients (no autograd), in chunks.
 
+    The same class loads pairs built by ``monge pairs build`` (:func:`monge.run.build_pairs.build_mixture_pair`):
+    their folder holds the same two weight files plus ``{dim}.json`` with the input mixture's construction
+    (component count, seed, std), exposed as ``construction`` (``None`` for the published files).
+
     Args:
-        dim: one of :data:`W2BENCH_DIMS`.
-        root: folder that contains ``Mix3toMix10/`` (or that folder itself).
+        dim: one of :data:`W2BENCH_DIMS` for the published files; any D ≥ 1 for a built pair.
+        root: folder that contains ``Mix3toMix10/`` (or that folder itself, or a built pair's folder).
         dtype, device: of the samplers and of the networks used by :meth:`true_forward`.
         shift: the vector −m (``potential_shift`` of the original code); estimated when ``None``.
         scale: s (``potential_scale`` of the original code); estimated when ``None``.
@@ -129,7 +154,7 @@ class Mix3toMix10Pair(BenchmarkPair):
                  estimate_samples: int = 2**14, estimate_seed: int = 0):
         from monge.samplers import GaussianMixture, PushForward
 
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) not in W2BENCH_DIMS:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) <= 0:
             raise InvalidInputError(f"Mix3toMix10: dim must be one of {list(W2BENCH_DIMS)}, got {dim!r}")
         dim = int(dim)
         if isinstance(estimate_samples, bool) or not isinstance(estimate_samples, int) or estimate_samples < 2:
@@ -137,23 +162,30 @@ class Mix3toMix10Pair(BenchmarkPair):
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise InvalidInputError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         self.folder = _resolve_folder(root, dim)
+        self.construction = read_construction(self.folder, dim)  # None: the published pair
+        if self.construction is None and dim not in W2BENCH_DIMS:
+            raise InvalidInputError(f"Mix3toMix10: dim must be one of {list(W2BENCH_DIMS)}, got {dim!r}")
+        n_input, mix_seed, mix_std = ((3, 0, MIX_STD) if self.construction is None else
+                                      (int(self.construction["n_input"]), int(self.construction["seed"]),
+                                       float(self.construction["input_std"])))
         self.potentials = tuple(_load_potential(self.folder / f"{dim}_v{v}.pt", dim) for v in (1, 2))
         self._dtype, self._device = dtype, torch.device(device)
         self._nets: dict[tuple[torch.dtype, torch.device], tuple[DenseICNN, DenseICNN]] = {}
 
-        centers, maps = mixture_parameters(dim)
+        centers, maps = mixture_parameters(dim, n_input, mix_seed, mix_std)
         self.centers = torch.from_numpy(centers)
         self.maps = torch.from_numpy(maps)
-        covs = MIX_STD**2 * np.einsum("kij,klj->kil", maps, maps)
+        covs = mix_std**2 * np.einsum("kij,klj->kil", maps, maps)
         mean = centers.mean(axis=0)
-        cov = (np.einsum("ki,kj->ij", centers, centers) + covs.sum(axis=0)) / 3 - np.outer(mean, mean)
+        cov = (np.einsum("ki,kj->ij", centers, centers) + covs.sum(axis=0)) / n_input - np.outer(mean, mean)
         self._source_moments = (mean, 0.5 * (cov + cov.T))
         source = GaussianMixture(self.centers, torch.from_numpy(covs), dtype=dtype, device=self._device)
 
         self.estimate_samples, self.estimate_seed = int(estimate_samples), int(estimate_seed)
         self._set_constants(shift, scale, source)
         target = PushForward(source, self.true_forward)
-        super().__init__(f"w2b-mix:{dim}", source, target)
+        name = f"w2b-mix:{dim}" if self.construction is None else f"{self.folder.name}:{dim}"
+        super().__init__(name, source, target)
 
     # ------------------------------------------------------------------ construction helpers
     def _set_constants(self, shift: Any, scale: Any, source) -> None:

@@ -87,6 +87,8 @@ PRESETS: dict[str, Preset] = {
         batch_size=512,
         eval_every=250,
         threads=1,
+        # Cosine learning-rate decay steadies the final map of a fixed-length run (see W2GN's docstring).
+        solver_options={"w2gn": {"lr_decay": True}},
     ),
     "standard": Preset(
         name="standard",

@@ -1,0 +1,115 @@
+"""Build new W2 benchmark pairs with the recipe of the published ones, using monge's own W2GN.
+
+Korotin et al., "Do Neural Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark"
+(NeurIPS 2021), §4: train two W2GN maps from an input Gaussian mixture P to two random Gaussian mixtures;
+the benchmark's potential is the standardised sum ψ* = s·(ψ1 + ψ2 − ⟨m, ·⟩), whose gradient is then an
+exactly known OT map from P to Q = ∇ψ*♯P. The two trained potentials are saved in the published layout
+(``{folder}/{D}_v1.pt``, ``{D}_v2.pt``) with a ``{D}.json`` of the construction settings and seeds, so
+:class:`monge.pairs.Mix3toMix10Pair` loads them like the published files and the same seed rebuilds
+the same pair (bit for bit on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from monge._checks import check_positive_int
+from monge.errors import InvalidInputError
+from monge.pairs.w2bench import MIX_STD, STRONG_CONVEXITY, mixture_parameters
+from monge.samplers import GaussianMixture
+from monge.solvers import W2GN
+
+CONSTRUCTION_FORMAT = 1
+
+
+def target_mixture(dim: int, n_components: int, seed: int, version: int, std: float = MIX_STD
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (k, D) and matrices (k, D, D) of random target mixture ``version`` (1 or 2).
+
+    Drawn from a private ``np.random.RandomState([seed, version])``: centres standard normal, matrices
+    standard normal with unit-norm rows, both scaled (as the input mixture) to total variance D.
+    """
+    rs = np.random.RandomState([seed, version])
+    centers = rs.randn(n_components, dim)
+    centers -= centers.mean(axis=0)
+    maps = rs.randn(n_components, dim, dim)
+    maps /= np.linalg.norm(maps, axis=2, keepdims=True)
+    factor = math.sqrt(float((centers**2).sum(axis=1).mean()) + dim * std**2) / math.sqrt(dim)
+    return centers / factor, maps / factor
+
+
+def _mixture(centers: np.ndarray, maps: np.ndarray, std: float) -> GaussianMixture:
+    covs = std**2 * np.einsum("kij,klj->kil", maps, maps)
+    return GaussianMixture(torch.from_numpy(centers), torch.from_numpy(covs), dtype=torch.float32)
+
+
+def build_mixture_pair(
+    dim: int,
+    out_root: str | Path,
+    *,
+    n_input: int = 3,
+    n_output: int = 10,
+    seed: int = 0,
+    steps: int = 5000,
+    batch_size: int = 1024,
+    lr_decay: bool = True,
+    callback: Callable[[int, Any], Any] | None = None,
+) -> Path:
+    """Train and save a new benchmark pair; returns the folder ``out_root/Mix{n_input}toMix{n_output}``.
+
+    Args:
+        dim: dimension D.
+        out_root: where the pair folder is created (existing weights for this D are overwritten).
+        n_input, n_output: Gaussian components of the input mixture and of each random target mixture.
+        seed: seeds the input mixture, both target mixtures and both W2GN trainings.
+        steps, batch_size, lr_decay: W2GN budget for each potential (DenseICNN widths
+            [max(2D,64), max(2D,64), max(D,32)], rank 1, strong convexity 1e-2 as in the published files).
+        callback: ``callback(version, progress)`` after every step of either training.
+    """
+    for name, value in (("dim", dim), ("n_input", n_input), ("n_output", n_output), ("steps", steps),
+                        ("batch_size", batch_size)):
+        check_positive_int(value, name)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+    folder = Path(out_root).expanduser() / f"Mix{n_input}toMix{n_output}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+
+    source = _mixture(*mixture_parameters(dim, n_input, seed), MIX_STD)
+    settings: dict[str, Any] = {}
+    for version in (1, 2):
+        target = _mixture(*target_mixture(dim, n_output, seed, version), MIX_STD)
+        solver = W2GN(strong_convexity=STRONG_CONVEXITY, lr_decay=lr_decay)
+        step_callback = None if callback is None else (lambda progress, v=version: callback(v, progress))
+        result = solver.fit(source, target, steps=steps, batch_size=batch_size,
+                            generator=torch.Generator().manual_seed(2 * seed + version), callback=step_callback)
+        _atomic_save(result.forward_potential.state_dict(), folder / f"{dim}_v{version}.pt")
+        settings = result.settings
+    from monge import __version__
+
+    construction = {
+        "format": CONSTRUCTION_FORMAT, "family": folder.name, "dim": dim, "n_input": n_input,
+        "n_output": n_output, "seed": seed, "input_std": MIX_STD, "steps": steps, "batch_size": batch_size,
+        "solver": "w2gn", "solver_settings": settings, "monge_version": __version__,
+        "recipe": "Korotin et al., NeurIPS 2021, §4: two W2GN potentials P → random mixtures, summed and "
+                  "standardised by the loader",
+    }
+    tmp = folder / f".{dim}.json.tmp"
+    tmp.write_text(json.dumps(construction, indent=2))
+    os.replace(tmp, folder / f"{dim}.json")
+    return folder
+
+
+def _atomic_save(state: dict[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp)
+    os.replace(tmp, path)
