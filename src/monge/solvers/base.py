@@ -225,6 +225,8 @@ class W2Solver(ABC):
 
     name: ClassVar[str]
     paper: ClassVar[str]
+    smoke_options: ClassVar[dict[str, Any]] = {}
+    """Constructor options for a seconds-long run with small networks (contract tests, smoke presets)."""
 
     @abstractmethod
     def fit(

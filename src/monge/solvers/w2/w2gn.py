@@ -73,6 +73,7 @@ class W2GN(W2Solver):
 
     paper = ("A. Korotin, V. Egiazarian, A. Asadulaev, A. Safin, E. Burnaev. Wasserstein-2 Generative "
              "Networks. ICLR 2021. arXiv:1909.13082")
+    smoke_options = {"hidden_sizes": [16, 16, 8], "pretrain_steps": 30}
 
     def __init__(
         self,
