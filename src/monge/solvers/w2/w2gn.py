@@ -32,7 +32,8 @@ from monge.errors import DimensionMismatchError, InvalidInputError, TrainingDive
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler, as_sampler
-from monge.solvers.base import Callback, Progress, W2Result, W2Solver, register_solver
+from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.loop import train_loop
 
 
 def default_hidden_sizes(dim: int) -> list[int]:
@@ -214,7 +215,6 @@ class W2GN(W2Solver):
         opt = _adam(params, lr=self.lr, betas=self.betas)
         schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.01 * self.lr)
                     if self.lr_decay else None)
-        last_good = [p.detach().clone() for p in params]
 
         def make_result(step: int) -> W2Result:
             recent = history["w2_dual"][-50:]
@@ -222,21 +222,15 @@ class W2GN(W2Solver):
             return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
                             cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
 
-        loss_fn = self._loss
-        if self.compile:
-            loss_fn = _compiled_or_eager(self._loss)
-        for step in range(steps):
+        loss_fn = _compiled_or_eager(self._loss) if self.compile else self._loss
+
+        def step(i: int) -> dict[str, float]:
             x = source.sample(batch_size, generator)
             y = target.sample(batch_size, generator)
             loss, cycle, dual = loss_fn(psi, psi_bar, x, y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                with torch.no_grad():
-                    torch._foreach_copy_(params, last_good)
-                raise TrainingDiverged(step, f"W2GN loss is {loss_value}; the networks hold the parameters "
-                                             f"of the last finite step", make_result(step) if step else None)
-            with torch.no_grad():
-                torch._foreach_copy_(last_good, [p.detach() for p in params])
+            logs = {"loss": loss.item(), "cycle": cycle.item(), "w2_dual": dual.item()}
+            if not math.isfinite(logs["loss"]):
+                return logs  # no update: the loop restores the last good parameters and raises
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -244,16 +238,10 @@ class W2GN(W2Solver):
                 schedule.step()
             psi.convexify()
             psi_bar.convexify()
-            history["loss"].append(loss_value)
-            history["cycle"].append(cycle.item())
-            history["w2_dual"].append(dual.item())
-            if callback is not None:
-                logs = {"loss": loss_value, "cycle": history["cycle"][-1], "w2_dual": history["w2_dual"][-1]}
-                if callback(Progress(step + 1, steps, logs, lambda s=step + 1: make_result(s))):
-                    result = make_result(step + 1)
-                    break
-        else:
-            result = make_result(steps)
+            return logs
+
+        result = train_loop(name="W2GN", steps=steps, params=params, step=step, make_result=make_result,
+                            history=history, callback=callback)
         history["train_time_s"] = [time.perf_counter() - started]
         return result
 
