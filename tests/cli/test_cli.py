@@ -199,3 +199,23 @@ def test_pairs_list_describes_every_family():
     assert result.exit_code == 0, result.output
     assert "gaussian:<dim>" in result.output and "toy:<name>" in result.output
     assert "ICLR 2021" in result.output and "needs --pair-root" in result.output
+
+
+def test_dims_and_budget_minutes_and_published_column(tmp_path):
+    from helpers import shared_data
+
+    root = shared_data("w2bench")
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--preset", "w2-hd", "--pair-root", str(root), "--dims", "2", "--steps", "5",
+                                 "--eval-every", "5", "--batch-size", "32", "--budget-minutes", "1", "--db", str(db),
+                                 "--option", "hidden_sizes=[8, 8]", "--option", "pretrain_steps=0",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with ResultStore(db) as store:
+        runs = store.runs()
+    assert {r["pair"] for r in runs} == {"w2b-mix:2"}
+    assert all(r["config"].get("time_budget_s") == 60.0 for r in runs if r["solver"] == "w2gn")
+    assert "published fwd" in result.stdout and "14.1" in result.stdout and "NeurIPS 2021" in result.stdout
+    both = runner.invoke(app, ["bench", "--pair", "gaussian:2", "--time-budget", "5", "--budget-minutes", "1",
+                               "--db", str(db)])
+    assert both.exit_code == 1 and "not both" in both.output

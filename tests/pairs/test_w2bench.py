@@ -220,3 +220,15 @@ def test_true_map_is_the_gradient_of_a_convex_function(dim, ref_pairs):
         steps = eps * torch.eye(dim, dtype=torch.float64)
         jac = (pair.true_forward(point + steps) - pair.true_forward(point - steps)).T / (2 * eps)
         torch.testing.assert_close(jac, hess, rtol=1e-5, atol=1e-6)
+
+
+def test_published_table_is_package_data_with_its_source():
+    from monge.pairs.w2bench import published_l2_uvp, published_w2bench_table
+
+    table = published_w2bench_table()
+    assert "NeurIPS 2021" in table["source"] and table["dims"] == [2, 4, 8, 16, 32, 64, 128, 256]
+    assert all(len(values) == 8 for values in table["methods"].values())
+    assert published_l2_uvp("w2gn", "w2b-mix:32") == 6.0
+    assert published_l2_uvp("baseline:linear", "w2b-mix:2") == 14.1
+    assert published_l2_uvp("mm-r", "w2b-mix:128") is None  # not reported
+    assert published_l2_uvp("w2gn", "gaussian:32") is None and published_l2_uvp("nope", "w2b-mix:2") is None

@@ -82,6 +82,18 @@ def _root(
     """Neural optimal transport solvers, benchmarked against ground truth."""
 
 
+def _with_dims(pairs: list[str], dims: list[int]) -> list[str]:
+    """Every ``family:<int>`` spec in ``pairs`` once per dimension in ``dims`` (other specs unchanged)."""
+    if any(d <= 0 for d in dims):
+        raise InvalidInputError(f"--dims must be positive integers, got {dims}")
+    out: list[str] = []
+    for spec in pairs:
+        family, sep, arg = spec.partition(":")
+        candidates = [f"{family}:{d}" for d in dims] if sep and arg.strip().isdigit() else [spec]
+        out.extend(c for c in candidates if c not in out)
+    return out
+
+
 def parse_option(text: str) -> tuple[str, Any]:
     """Parse one ``--option KEY=VALUE``; VALUE is JSON when it parses (``3``, ``[64,64]``, ``true``), else a string.
 
@@ -132,6 +144,11 @@ def bench(
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
     pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files "
                                              "(for w2b-mix:<D>; see `monge pairs list`)."),
+    dims: Optional[List[int]] = typer.Option(None, "--dims", help="Dimension (repeatable): replaces the dimension "
+                                             "of every pair spec of the form family:<D> (e.g. --preset w2-hd --dims 2 "
+                                             "--dims 16)."),
+    budget_minutes: Optional[float] = typer.Option(None, "--budget-minutes", help="Training budget per run in "
+                                                   "minutes of wall clock (same as --time-budget × 60)."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                    help="Also score and store the identity, constant, linear and discrete-OT "
                                         "baselines of every pair with ground truth."),
@@ -150,6 +167,12 @@ def bench(
         if not pair:
             raise InvalidInputError("no pair given: pass --pair SPEC (e.g. --pair gaussian:2) or --preset NAME")
         base = Preset(name="custom", description="", solvers=("w2gn",), pairs=tuple(pair), steps=1000, batch_size=256)
+    if budget_minutes is not None:
+        if time_budget is not None:
+            raise InvalidInputError("pass either --time-budget (seconds) or --budget-minutes, not both")
+        time_budget = budget_minutes * 60.0
+    if dims:
+        pair = _with_dims(list(pair or base.pairs), dims)
     threads = threads if threads is not None else base.threads
     if threads is not None:
         import torch

@@ -340,6 +340,28 @@ class Mix3toMix10Pair(BenchmarkPair):
         return f"Mix3toMix10Pair(dim={self.dim}, folder={str(self.folder)!r})"
 
 
+def published_w2bench_table() -> dict[str, Any]:
+    """The published forward L2-UVP (%) of every method on the Mix3toMix10 pairs, with its source
+    (package data ``pairs/data/w2bench_published.json``): keys ``source``, ``dims``, ``methods``
+    (name → list over dims, ``None`` where not reported) and ``monge_solvers`` (monge name → method)."""
+    from importlib.resources import files
+
+    return json.loads(files("monge.pairs").joinpath("data/w2bench_published.json").read_text())
+
+
+def published_l2_uvp(solver: str, pair: str) -> float | None:
+    """Published forward L2-UVP of the method monge's ``solver`` corresponds to, on pair spec
+    ``w2b-mix:<D>``; ``None`` when there is no published number for that solver, pair or dimension."""
+    family, _, arg = str(pair).partition(":")
+    if family != "w2b-mix" or not arg.isdigit():
+        return None
+    table = published_w2bench_table()
+    method = table["monge_solvers"].get(str(solver).strip().lower())
+    if method is None or int(arg) not in table["dims"]:
+        return None
+    return table["methods"][method][table["dims"].index(int(arg))]
+
+
 def _w2bench_factory(arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device,
                      root: Path | None = None) -> Mix3toMix10Pair:
     # ``seed`` is ignored: the pair is fixed by the published files and the original construction.

@@ -73,6 +73,9 @@ class Preset:
         return out
 
 
+W2_BENCH_SOLVERS: tuple[str, ...] = ("w2gn",)
+"""The solvers the ``w2-hd`` preset compares (every registered W2 solver that the benchmark can run)."""
+
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
         name="quick",
@@ -88,6 +91,19 @@ PRESETS: dict[str, Preset] = {
         eval_every=250,
         threads=1,
         # Cosine learning-rate decay steadies the final map of a fixed-length run (see W2GN's docstring).
+        solver_options={"w2gn": {"lr_decay": True}},
+    ),
+    "w2-hd": Preset(
+        name="w2-hd",
+        description=("Every W2 solver on the published Mix3toMix10 pairs (D = 2, 8, 32 by default; needs "
+                     "--pair-root), same budget each (20 000 steps or 20 minutes of training, whichever comes "
+                     "first), with the published L2-UVP beside ours (Korotin et al., NeurIPS 2021)"),
+        solvers=W2_BENCH_SOLVERS,
+        pairs=("w2b-mix:2", "w2b-mix:8", "w2b-mix:32"),
+        steps=20000,
+        batch_size=1024,
+        eval_every=1000,
+        time_budget_s=20 * 60.0,
         solver_options={"w2gn": {"lr_decay": True}},
     ),
     "standard": Preset(

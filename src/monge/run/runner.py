@@ -520,18 +520,29 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     Columns: run id, solver, pair, seed, status, steps, final/best forward L2-UVP, final/best inverse
     L2-UVP, forward cosine, wall time, steps/s. Pairs without ground truth (toy pairs) show the W2 ratio
     (W2(mapped, target) / W2(source, target), lower is better) in the forward columns, marked ``W2×``.
+    When a row's solver has a published forward L2-UVP on its pair (the W2 benchmark's table, see
+    :func:`monge.pairs.w2bench.published_l2_uvp`), a "published fwd" column shows it beside ours.
     """
     from rich.table import Table
 
-    table = Table(title=title, caption="L2-UVP in % of the target (fwd) / source (inv) variance; "
-                                        "W2× = W2(mapped, target) / W2(source, target) on pairs without ground truth")
+    from monge.pairs.w2bench import published_l2_uvp, published_w2bench_table
+
+    rows = [_row_dict(item) for item in rows]
+    published = [published_l2_uvp(str(r.get("solver", "")), str(r.get("pair", ""))) for r in rows]
+    show_published = any(p is not None for p in published)
+
+    caption = ("L2-UVP in % of the target (fwd) / source (inv) variance; "
+               "W2× = W2(mapped, target) / W2(source, target) on pairs without ground truth")
+    if show_published:
+        caption += f"\npublished fwd: {published_w2bench_table()['source']}"
+    table = Table(title=title, caption=caption)
     for name, justify in (("#", "right"), ("solver", "left"), ("pair", "left"), ("seed", "right"),
                           ("status", "left"), ("steps", "right"), ("fwd L2-UVP final", "right"),
-                          ("fwd L2-UVP best", "right"), ("inv L2-UVP final", "right"), ("inv L2-UVP best", "right"),
+                          ("fwd L2-UVP best", "right"), *((("published fwd", "right"),) if show_published else ()),
+                          ("inv L2-UVP final", "right"), ("inv L2-UVP best", "right"),
                           ("cos fwd", "right"), ("wall", "right"), ("steps/s", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for item in rows:
-        r = _row_dict(item)
+    for r, pub in zip(rows, published):
         final, best = r["final"], r["best"]
         if "l2_uvp_fwd" in final or "l2_uvp_fwd" in best:
             fwd = (_fmt(final.get("l2_uvp_fwd")), _fmt(best.get("l2_uvp_fwd")))
@@ -548,7 +559,8 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
             str(r.get("run_id", "")), str(r.get("solver", "")), str(r.get("pair", "")), str(r.get("seed", "")),
             f"[{style}]{status}[/{style}]" if style else status,
             f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}",
-            *fwd, *inv, _fmt(final.get("cos_fwd")),
+            *fwd, *(((_fmt(pub) if pub is not None else "—"),) if show_published else ()),
+            *inv, _fmt(final.get("cos_fwd")),
             "—" if wall is None else f"{wall:.1f}s",
             "—" if r.get("steps_per_s") is None else f"{r['steps_per_s']:.1f}",
         )
