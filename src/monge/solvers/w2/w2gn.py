@@ -27,12 +27,12 @@ from typing import Any, Sequence
 
 import torch
 
-from monge._checks import check_positive_int
 from monge.errors import DimensionMismatchError, InvalidInputError, TrainingDiverged
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
-from monge.samplers import Sampler, as_sampler
+from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import adam, check_nonnegative, check_positive, mean_of_last, prepare_data
 from monge.solvers.loop import train_loop
 
 
@@ -99,13 +99,9 @@ class W2GN(W2Solver):
         forward_potential: Potential | None = None,
         inverse_potential: Potential | None = None,
     ):
-        for name, value in (("lr", lr), ("cycle_weight", cycle_weight), ("cycle_weight_x", cycle_weight_x),
-                            ("l1_penalty", l1_penalty), ("pretrain_tol", pretrain_tol),
-                            ("pretrain_blow", pretrain_blow)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise InvalidInputError(f"W2GN: {name} must be a finite number >= 0, got {value!r}")
-        if lr <= 0:
-            raise InvalidInputError(f"W2GN: lr must be > 0, got {lr}")
+        check_nonnegative("W2GN", cycle_weight=cycle_weight, cycle_weight_x=cycle_weight_x, l1_penalty=l1_penalty,
+                          pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
+        check_positive("W2GN", lr=lr)
         if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
             raise InvalidInputError(f"W2GN: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
         if (forward_potential is None) != (inverse_potential is None):
@@ -159,7 +155,7 @@ class W2GN(W2Solver):
             ref = torch.cat([source.sample(batch_size, generator), target.sample(batch_size, generator)])
             centre = ref.mean(0)
             spread = ref.sub(centre).square().sum(1).mean().div(ref.shape[1]).sqrt()
-        opt = _adam(list(net.parameters()), lr=1e-3)
+        opt = adam(list(net.parameters()), lr=1e-3)
         mse = float("inf")
         for _ in range(self.pretrain_steps):
             noise = torch.randn(batch_size, ref.shape[1], generator=generator, dtype=ref.dtype,
@@ -193,13 +189,7 @@ class W2GN(W2Solver):
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose loss was finite) when a loss is not finite.
         """
-        check_positive_int(steps, "steps")
-        check_positive_int(batch_size, "batch_size")
-        source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
-        if source.dim != target.dim:
-            raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
-        if source.device != target.device:
-            raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
 
         psi, psi_bar = self._build_networks(dim, dtype, device, generator)
@@ -212,15 +202,14 @@ class W2GN(W2Solver):
             psi_bar.load_state_dict(psi.state_dict())
         params = [*psi.parameters(), *psi_bar.parameters()]
         # One Adam over both potentials (Adam is per-parameter, so this equals one optimiser each).
-        opt = _adam(params, lr=self.lr, betas=self.betas)
+        opt = adam(params, lr=self.lr, betas=self.betas)
         schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.01 * self.lr)
                     if self.lr_decay else None)
 
         def make_result(step: int) -> W2Result:
-            recent = history["w2_dual"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
             return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
-                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
+                            cost_estimate=mean_of_last(history["w2_dual"]), history=history,
+                            settings=self.settings(), steps=step)
 
         loss_fn = _compiled_or_eager(self._loss) if self.compile else self._loss
 
@@ -273,12 +262,7 @@ class W2GN(W2Solver):
         return loss, cycle.detach(), dual
 
 
-def _adam(params: list[torch.nn.Parameter], **kwargs: Any) -> torch.optim.Adam:
-    """Adam with the fused kernel where the device supports it (fewer kernel launches per step)."""
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
+_adam = adam  # transitional alias: solver modules written alongside import it from here
 
 
 def _compiled_or_eager(fn):
