@@ -6,3 +6,18 @@ from monge.solvers.w2.w2gn import W2GN
 
 __all__ = ["SOLVERS", "Callback", "Progress", "W2Result", "W2Solver", "available_solvers", "get_solver",
            "register_solver", "W2GN"]
+from monge.solvers.w2.amortized import AmortizedConjugate  # noqa: E402
+__all__ += ["AmortizedConjugate"]
+from monge.solvers.w2.w2gan import W2GAN, WGANGPMap, WGANLPMap  # noqa: E402
+__all__ += ["W2GAN", "WGANGPMap", "WGANLPMap"]
+from monge.solvers.w2.lsot import LSOT  # noqa: E402
+
+__all__ += ["LSOT"]
+from monge.solvers.w2.taghvaei_jalali import TaghvaeiJalali  # noqa: E402
+from monge.solvers.w2.makkuva import Makkuva  # noqa: E402
+from monge.solvers.w2.maximin import ReversedMaximin  # noqa: E402
+
+__all__ += ["TaghvaeiJalali", "Makkuva", "ReversedMaximin"]
+from monge.solvers.w2.minibatch import MinibatchConjugate, WGANQC  # noqa: E402
+
+__all__ += ["MinibatchConjugate", "WGANQC"]

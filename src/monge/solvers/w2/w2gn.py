@@ -32,7 +32,8 @@ from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import adam, check_nonnegative, check_positive, mean_of_last, prepare_data
+from monge.solvers.common import (adam, check_nonnegative, check_positive, mean_of_last, prepare_data,
+                                  pretrain_identity)
 from monge.solvers.loop import train_loop
 
 
@@ -149,29 +150,9 @@ class W2GN(W2Solver):
     def _pretrain_identity(self, net: Potential, source: Sampler, target: Sampler, batch_size: int,
                            generator: torch.Generator | None) -> float:
         """Fit ∇ψ ≈ id on noise covering both data sets; returns the final mean squared error."""
-        if self.pretrain_steps == 0:
-            return float("nan")
-        with torch.no_grad():
-            ref = torch.cat([source.sample(batch_size, generator), target.sample(batch_size, generator)])
-            centre = ref.mean(0)
-            spread = ref.sub(centre).square().sum(1).mean().div(ref.shape[1]).sqrt()
-        opt = adam(list(net.parameters()), lr=1e-3)
-        mse = float("inf")
-        for _ in range(self.pretrain_steps):
-            noise = torch.randn(batch_size, ref.shape[1], generator=generator, dtype=ref.dtype,
-                                device=generator.device if generator is not None else ref.device).to(ref.device)
-            x = centre + self.pretrain_blow * spread * noise
-            loss = (self._value_and_gradient(net, x)[1] - x).square().sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            net.convexify()
-            mse = loss.item()
-            if not math.isfinite(mse):
-                raise TrainingDiverged(0, "identity pre-training produced a non-finite loss")
-            if mse < self.pretrain_tol:
-                break
-        return mse
+        return pretrain_identity(net, source, target, steps=self.pretrain_steps, tol=self.pretrain_tol,
+                                 blow=self.pretrain_blow, batch_size=batch_size, generator=generator, name="W2GN",
+                                 gradient=lambda x: self._value_and_gradient(net, x)[1])
 
     # ------------------------------------------------------------------ training
     def fit(

@@ -1,0 +1,460 @@
+"""W2GAN and its map-learner baselines (WGAN-GP / WGAN-LP with an identity-initialised generator).
+
+Leygonie, She, Almahairi, Rajeswar, Courville. "Adversarial computation of optimal transport maps",
+2019 (arXiv:1906.09691); code github.com/jshe/wasserstein-2 (defaults below are its 2-D experiment
+settings, ``exp_2d/options.py``).
+
+W2GAN. A generator G (residual map, the identity at initialisation) moves source samples z. A pair of
+discriminator potentials (φ, ψ) solves the L2-regularised W2 dual between G#P and Q, with cost
+c(a, b) = ½‖a − b‖²::
+
+    max_{φ,ψ}  E φ(G(z)) + E ψ(x) − λ·E[(φ(G(z)) + ψ(x) − c(G(z), x))₊²]
+               − λ·E[(φ(a) + ψ(b) − c(a, b))₊²]          (a, b: random interpolates of G(z) and x)
+
+(z ~ P, x ~ Q, G(z) detached). After ``n_critic`` discriminator steps the generator takes one step on
+``E φ(G(z))`` (the paper's generator loss). Its gradient moves G(z) along −∇φ(G(z)), i.e. towards
+the discriminator's transport map G(z) − ∇φ(G(z)); from the identity this flow recovers the OT map.
+
+The discriminator-implied map is also available (``map="discriminator"``): x ↦ y − ∇φ(y) with
+y = G(x) (:class:`DisplacementMap`), the OT map of G#P → Q estimated by the dual, composed with G (for
+G = id it is the plain x − ∇φ(x) of the dual potentials).
+
+Baselines of the paper (§5), as map learners with the same generator and a W1 critic D::
+
+    critic:    max_D  E D(x) − E D(G(z)) − penalty
+    generator: min_G  −E D(G(z))
+
+with the gradient penalty λ·E(‖∇D(x̂)‖ − 1)² (WGAN-GP, Gulrajani et al. 2017) or the Lipschitz penalty
+λ·E(‖∇D(x̂)‖ − 1)₊² (WGAN-LP, Petzka et al. 2018) on random interpolates x̂. They push P onto Q but do
+not target the optimal map. (The paper's third baseline, exact discrete OT, is the
+``baseline:discrete_ot`` leaderboard row.)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from monge._checks import check_positive_int
+from monge.errors import DimensionMismatchError, InvalidInputError
+from monge.nets.base import Potential, build_network, register_network
+from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
+from monge.samplers import as_sampler
+from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.loop import train_loop
+from monge.solvers.w2.w2gn import _adam
+
+MAPS = ("generator", "discriminator")
+
+
+# ---------------------------------------------------------------------------------------- networks
+@register_network
+class DisplacementMap(nn.Module):
+    """The map y − ∇φ(y), y = base(x) (or x when ``base`` is None), of a dual potential φ.
+
+    For the quadratic cost c(a, b) = ½‖a − b‖², an optimal dual potential φ gives the transport map
+    a ↦ a − ∇φ(a). ``gradient`` is an alias of ``forward``; ∇φ is taken by autograd.
+
+    Args:
+        potential: the potential φ (a :class:`~monge.nets.Potential`, or its ``config()`` dict).
+        base: optional map applied first (an ``nn.Module`` with ``config()``, or its config dict).
+    """
+
+    def __init__(self, potential: nn.Module | dict[str, Any], base: nn.Module | dict[str, Any] | None = None):
+        super().__init__()
+        self.potential = build_network(potential) if isinstance(potential, dict) else potential
+        self.base = build_network(base) if isinstance(base, dict) else base
+        self.dim = int(self.potential.dim)
+        if self.base is not None and int(getattr(self.base, "dim", self.dim)) != self.dim:
+            raise DimensionMismatchError(f"DisplacementMap: base has dimension {self.base.dim} but the potential {self.dim}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x if self.base is None else self.base(x)
+        return y - self.potential.gradient(y)
+
+    gradient = forward
+
+    def config(self) -> dict[str, Any]:
+        return {"class": type(self).__name__, "potential": self.potential.config(),
+                "base": None if self.base is None else self.base.config()}
+
+
+def _build_on_meta(factory) -> nn.Module:
+    """Build a network without drawing from the global RNG (parameters are re-initialised afterwards)."""
+    with torch.device("meta"):
+        return factory()
+
+
+def _uniform_(p: torch.Tensor, bound: float, generator: torch.Generator | None) -> None:
+    dev = generator.device if generator is not None else p.device
+    noise = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=dev)
+    p.copy_((noise.to(p.device) * 2 - 1) * bound)
+
+
+def _init_potential_(net: nn.Module, std: float, generator: torch.Generator | None) -> None:
+    """The W2GAN code's discriminator init: weights N(0, std²), biases 0."""
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Linear):
+                dev = generator.device if generator is not None else module.weight.device
+                noise = torch.randn(module.weight.shape, generator=generator, dtype=module.weight.dtype, device=dev)
+                module.weight.copy_(noise.to(module.weight.device) * std)
+                module.bias.zero_()
+
+
+def _init_residual_map_(net: ResidualMap, generator: torch.Generator | None) -> None:
+    """PyTorch's default Linear init U(±1/√fan_in) from ``generator`` for the hidden layers; the last
+    layer zero so that the map starts at the identity."""
+    layers = [m for m in net.net if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for module in layers[:-1]:
+            bound = 1.0 / math.sqrt(module.in_features)
+            _uniform_(module.weight, bound, generator)
+            _uniform_(module.bias, bound, generator)
+        layers[-1].weight.zero_()
+        layers[-1].bias.zero_()
+
+
+# ---------------------------------------------------------------------------------------- shared solver
+def _check_sizes(cls: str, name: str, sizes: Sequence[int] | None) -> list[int]:
+    try:
+        out = [int(h) for h in sizes]  # type: ignore[union-attr]
+        ok = len(out) > 0 and all(h > 0 and h == s for h, s in zip(out, sizes))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidInputError(f"{cls}: {name} must be a non-empty list of positive integers, got {sizes!r}")
+    return out
+
+
+class _AdversarialMap(W2Solver):
+    """Generator (ResidualMap) + critic networks trained by alternating Adam steps."""
+
+    _penalty_name = "penalty"
+
+    def __init__(self, *, generator_sizes: Sequence[int], critic_sizes: Sequence[int], activation: str,
+                 generator_lr: float, critic_lr: float, betas: Sequence[float], n_critic: int, penalty: float,
+                 critic_init_std: float):
+        cls = type(self).__name__
+        self.generator_sizes = _check_sizes(cls, "generator_sizes", generator_sizes)
+        self.critic_sizes = _check_sizes(cls, "critic_sizes", critic_sizes)
+        if activation not in _ACTIVATIONS:
+            raise InvalidInputError(f"{cls}: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        for name, value in (("generator_lr", generator_lr), ("critic_lr", critic_lr),
+                            ("critic_init_std", critic_init_std)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise InvalidInputError(f"{cls}: {name} must be a finite number > 0, got {value!r}")
+        if (isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not math.isfinite(penalty)
+                or penalty < 0):
+            raise InvalidInputError(f"{cls}: {self._penalty_name} must be a finite number >= 0, got {penalty!r}")
+        try:
+            betas_t = tuple(float(b) for b in betas)
+        except (TypeError, ValueError):
+            betas_t = ()
+        if len(betas_t) != 2 or not all(0 <= b < 1 for b in betas_t):
+            raise InvalidInputError(f"{cls}: betas must be two numbers in [0, 1), got {betas!r}")
+        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
+            raise InvalidInputError(f"{cls}: n_critic must be a positive integer, got {n_critic!r}")
+        self.activation = activation
+        self.generator_lr, self.critic_lr = float(generator_lr), float(critic_lr)
+        self.betas, self.n_critic, self.penalty = betas_t, n_critic, float(penalty)
+        self.critic_init_std = float(critic_init_std)
+
+    def settings(self) -> dict[str, Any]:
+        return {"generator_sizes": self.generator_sizes, "critic_sizes": self.critic_sizes,
+                "activation": self.activation, "generator_lr": self.generator_lr, "critic_lr": self.critic_lr,
+                "betas": list(self.betas), "n_critic": self.n_critic, self._penalty_name: self.penalty,
+                "critic_init_std": self.critic_init_std}
+
+    # ---- hooks
+    def _n_critics(self) -> int:
+        raise NotImplementedError
+
+    def _critic_loss(self, critics: list[MLPPotential], fake: torch.Tensor, real: torch.Tensor,
+                     generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, dual/critic estimate detached)."""
+        raise NotImplementedError
+
+    def _generator_loss(self, critics: list[MLPPotential], moved: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _forward_map(self, gen: ResidualMap, critics: list[MLPPotential]) -> nn.Module:
+        return gen
+
+    # ---- helpers
+    def _build(self, dim: int, dtype: torch.dtype, device: torch.device, generator: torch.Generator | None
+               ) -> tuple[ResidualMap, list[MLPPotential]]:
+        gen = _build_on_meta(lambda: ResidualMap(dim, self.generator_sizes, activation=self.activation))
+        gen = gen.to_empty(device=device).to(dtype=dtype)
+        _init_residual_map_(gen, generator)
+        critics = []
+        for _ in range(self._n_critics()):
+            net = _build_on_meta(lambda: MLPPotential(dim, self.critic_sizes, activation=self.activation))
+            net = net.to_empty(device=device).to(dtype=dtype)
+            _init_potential_(net, self.critic_init_std, generator)
+            critics.append(net)
+        return gen, critics
+
+    @staticmethod
+    def _uniform(n: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        dev = generator.device if generator is not None else like.device
+        return torch.rand(n, 1, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+    # ---- training
+    def fit(
+        self,
+        source: Any,
+        target: Any,
+        *,
+        steps: int,
+        batch_size: int = 512,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+    ) -> W2Result:
+        """Train for ``steps`` generator steps, each preceded by ``n_critic`` critic steps, on minibatches
+        of ``batch_size`` (default 512, the paper's 2-D setting) from each side.
+
+        After the call ``self.networks_`` holds the trained networks (``"generator"`` and the list
+        ``"critics"``: [φ, ψ] for W2GAN, [D] for the WGAN maps).
+
+        Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
+        whose losses were finite) when a loss is not finite.
+        """
+        check_positive_int(steps, "steps")
+        check_positive_int(batch_size, "batch_size")
+        source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
+        if source.dim != target.dim:
+            raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
+        if source.device != target.device:
+            raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
+        dim, dtype, device = source.dim, source.dtype, source.device
+        gen, critics = self._build(dim, dtype, device, generator)
+        critic_params = [p for c in critics for p in c.parameters()]
+        params = [*gen.parameters(), *critic_params]
+        opt_g = _adam(list(gen.parameters()), lr=self.generator_lr, betas=self.betas)
+        opt_d = _adam(critic_params, lr=self.critic_lr, betas=self.betas)
+        forward = self._forward_map(gen, critics)
+        self.networks_ = {"generator": gen, "critics": critics}
+        history: dict[str, list[float]] = {"loss": [], "critic_loss": [], "dual": [], "transport_cost": []}
+        started = time.perf_counter()
+
+        def make_result(step: int) -> W2Result:
+            recent = history["transport_cost"][-50:]
+            estimate = sum(recent) / len(recent) if recent else float("nan")
+            return W2Result(solver=self.name, forward_potential=forward, inverse_potential=None,
+                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
+
+        def step(i: int) -> dict[str, float]:
+            for _ in range(self.n_critic):
+                z = source.sample(batch_size, generator)
+                x = target.sample(batch_size, generator)
+                with torch.no_grad():
+                    fake = gen(z)
+                d_loss, dual = self._critic_loss(critics, fake, x, generator)
+                d_value = d_loss.item()
+                if not math.isfinite(d_value):
+                    return {"loss": d_value, "critic_loss": d_value}
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            z = source.sample(batch_size, generator)
+            moved = gen(z)
+            g_loss = self._generator_loss(critics, moved)
+            logs = {"loss": g_loss.item(), "critic_loss": d_value, "dual": dual.item(),
+                    "transport_cost": 0.5 * (moved.detach() - z).square().sum(1).mean().item()}
+            if not all(math.isfinite(v) for v in logs.values()):
+                return logs
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            return logs
+
+        result = train_loop(name=type(self).__name__, steps=steps, params=params, step=step,
+                            make_result=make_result, history=history, callback=callback)
+        history["train_time_s"] = [time.perf_counter() - started]
+        return result
+
+
+# ---------------------------------------------------------------------------------------- W2GAN
+@register_solver("w2gan")
+class W2GAN(_AdversarialMap):
+    """W2GAN (Leygonie et al. 2019): a residual generator trained against the L2-regularised W2 dual.
+
+    Discriminator (φ, ψ) maximises E φ(G(z)) + E ψ(x) − λ·E[(φ(G(z)) + ψ(x) − ½‖G(z) − x‖²)₊²] (plus the
+    same penalty on random interpolates when ``interpolation_penalty``); the generator minimises
+    E φ(G(z)). The result's forward map is G (``map="generator"``, default) or the discriminator map
+    x ↦ G(x) − ∇φ(G(x)) (``map="discriminator"``, a :class:`DisplacementMap`). No inverse.
+    ``cost_estimate`` is ½·E‖G(z) − z‖² averaged over the last 50 steps.
+
+    Defaults are the 2-D experiment settings of the authors' code (github.com/jshe/wasserstein-2,
+    ``exp_2d/options.py``).
+
+    Args:
+        generator_sizes: hidden widths of G = x + MLP(x) ([128, 128, 128]: ``g_n_layers=3``,
+            ``n_hidden=128``; the code's batch norm in G is omitted).
+        critic_sizes: hidden widths of φ and ψ ([128, 128]: ``d_n_layers=2``).
+        activation: activation of all networks (``"relu"``, as in the code).
+        generator_lr: Adam learning rate of G (1e-4).
+        critic_lr: Adam learning rate of φ, ψ (5e-4).
+        betas: Adam betas of both optimisers ((0.5, 0.9)).
+        n_critic: discriminator steps per generator step (20, ``d_iters``).
+        reg_weight: λ of the L2 penalty on the constraint φ(a) + ψ(b) ≤ ½‖a − b‖² (200, ``lambda_ineq``).
+        interpolation_penalty: also penalise the constraint on random interpolates of the two batches
+            (True, ``ineq_interp=1``).
+        critic_init_std: std of the discriminator's initial weights, biases zero (0.1, ``weights_init_d``).
+            G's hidden layers use PyTorch's default init (from ``generator``), its last layer is zero.
+        map: ``"generator"`` or ``"discriminator"``: which map ``result.forward`` uses.
+    """
+
+    paper = ("J. Leygonie, J. She, A. Almahairi, S. Rajeswar, A. Courville. Adversarial computation of "
+             "optimal transport maps. arXiv:1906.09691, 2019")
+    smoke_options = {"generator_sizes": [16, 16], "critic_sizes": [16, 16], "n_critic": 2}
+    _penalty_name = "reg_weight"
+
+    def __init__(
+        self,
+        *,
+        generator_sizes: Sequence[int] = (128, 128, 128),
+        critic_sizes: Sequence[int] = (128, 128),
+        activation: str = "relu",
+        generator_lr: float = 1e-4,
+        critic_lr: float = 5e-4,
+        betas: Sequence[float] = (0.5, 0.9),
+        n_critic: int = 20,
+        reg_weight: float = 200.0,
+        interpolation_penalty: bool = True,
+        critic_init_std: float = 0.1,
+        map: str = "generator",
+    ):
+        super().__init__(generator_sizes=generator_sizes, critic_sizes=critic_sizes, activation=activation,
+                         generator_lr=generator_lr, critic_lr=critic_lr, betas=betas, n_critic=n_critic,
+                         penalty=reg_weight, critic_init_std=critic_init_std)
+        if map not in MAPS:
+            raise InvalidInputError(f"W2GAN: map must be one of {MAPS}, got {map!r}")
+        if not isinstance(interpolation_penalty, bool):
+            raise InvalidInputError(f"W2GAN: interpolation_penalty must be True or False, got {interpolation_penalty!r}")
+        self.map, self.interpolation_penalty = map, interpolation_penalty
+
+    @property
+    def reg_weight(self) -> float:
+        return self.penalty
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "interpolation_penalty": self.interpolation_penalty, "map": self.map}
+
+    def _n_critics(self) -> int:
+        return 2  # φ on the generated side, ψ on the target side
+
+    def _violation(self, phi: Potential, psi: Potential, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        slack = phi(a) + psi(b) - 0.5 * (a - b).square().sum(1)
+        return slack.clamp(min=0).square().mean()
+
+    def _critic_loss(self, critics, fake, real, generator):
+        phi, psi = critics
+        dual = phi(fake).mean() + psi(real).mean()
+        loss = -dual + self.penalty * self._violation(phi, psi, fake, real)
+        if self.interpolation_penalty and self.penalty > 0:
+            n = fake.shape[0]
+            t, s = self._uniform(n, fake, generator), self._uniform(n, fake, generator)
+            a = t * fake + (1 - t) * real
+            b = s * real + (1 - s) * fake
+            loss = loss + self.penalty * self._violation(phi, psi, a, b)
+        return loss, dual.detach()
+
+    def _generator_loss(self, critics, moved):
+        return critics[0](moved).mean()
+
+    def _forward_map(self, gen, critics):
+        return gen if self.map == "generator" else DisplacementMap(critics[0], base=gen)
+
+
+# ---------------------------------------------------------------------------------------- W1 baselines
+class _WGANMap(_AdversarialMap):
+    _one_sided = False
+    _penalty_name = "penalty_weight"
+
+    def _n_critics(self) -> int:
+        return 1
+
+    def __init__(
+        self,
+        *,
+        generator_sizes: Sequence[int] = (128, 128, 128),
+        critic_sizes: Sequence[int] = (128, 128),
+        activation: str = "relu",
+        generator_lr: float = 1e-4,
+        critic_lr: float = 5e-4,
+        betas: Sequence[float] = (0.5, 0.9),
+        n_critic: int = 20,
+        penalty_weight: float = 10.0,
+        critic_init_std: float = 0.1,
+    ):
+        super().__init__(generator_sizes=generator_sizes, critic_sizes=critic_sizes, activation=activation,
+                         generator_lr=generator_lr, critic_lr=critic_lr, betas=betas, n_critic=n_critic,
+                         penalty=penalty_weight, critic_init_std=critic_init_std)
+
+    def _critic_loss(self, critics, fake, real, generator):
+        (critic,) = critics
+        estimate = critic(real).mean() - critic(fake).mean()
+        loss = -estimate
+        if self.penalty > 0:
+            t = self._uniform(fake.shape[0], fake, generator)
+            mix = (t * real + (1 - t) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
+            excess = grad.norm(dim=1) - 1
+            if self._one_sided:
+                excess = excess.clamp(min=0)
+            loss = loss + self.penalty * excess.square().mean()
+        return loss, estimate.detach()
+
+    def _generator_loss(self, critics, moved):
+        return -critics[0](moved).mean()
+
+
+_WGAN_ARGS = """
+    Args:
+        generator_sizes: hidden widths of G = x + MLP(x) ([128, 128, 128], as for W2GAN).
+        critic_sizes: hidden widths of the critic D ([128, 128]).
+        activation: activation of all networks (``"relu"``).
+        generator_lr: Adam learning rate of G (1e-4).
+        critic_lr: Adam learning rate of D (5e-4).
+        betas: Adam betas ((0.5, 0.9)).
+        n_critic: critic steps per generator step (20).
+        penalty_weight: λ of the penalty (10, ``lambda_gp`` in the W2GAN code and Gulrajani et al.).
+        critic_init_std: std of the critic's initial weights, biases zero (0.1).
+
+    Defaults: the W2GAN authors' 2-D settings (github.com/jshe/wasserstein-2, ``exp_2d/options.py``),
+    under which the paper compares the baselines. The forward map is G; no inverse; ``cost_estimate``
+    is ½·E‖G(z) − z‖² over the last 50 steps. The paper's exact discrete-OT baseline is the
+    ``baseline:discrete_ot`` leaderboard row.
+"""
+
+
+@register_solver("wgan-gp-map")
+class WGANGPMap(_WGANMap):
+    __doc__ = ("""WGAN-GP as a map learner (W2GAN paper's baseline): identity-initialised residual generator,
+    W1 critic with the two-sided gradient penalty λ·E(‖∇D(x̂)‖ − 1)² (Gulrajani et al. 2017). It pushes
+    the source onto the target but is not an optimal-transport solver.
+""" + _WGAN_ARGS)
+
+    paper = ("I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville. Improved Training of Wasserstein "
+             "GANs. NeurIPS 2017 (arXiv:1704.00028); as a map baseline in Leygonie et al., arXiv:1906.09691")
+    smoke_options = {"generator_sizes": [16, 16], "critic_sizes": [16, 16], "n_critic": 2}
+
+
+@register_solver("wgan-lp-map")
+class WGANLPMap(_WGANMap):
+    __doc__ = ("""WGAN-LP as a map learner (W2GAN paper's baseline): as :class:`WGANGPMap` with the one-sided
+    Lipschitz penalty λ·E(‖∇D(x̂)‖ − 1)₊² (Petzka, Fischer, Lukovnikov 2018; ``--clamp`` in the W2GAN
+    code). Not an optimal-transport solver.
+""" + _WGAN_ARGS)
+
+    paper = ("H. Petzka, A. Fischer, D. Lukovnikov. On the regularization of Wasserstein GANs. ICLR 2018 "
+             "(arXiv:1709.08894); as a map baseline in Leygonie et al., arXiv:1906.09691")
+    smoke_options = {"generator_sizes": [16, 16], "critic_sizes": [16, 16], "n_critic": 2}
+    _one_sided = True
+
