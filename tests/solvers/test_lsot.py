@@ -35,15 +35,15 @@ def test_every_map_parameter_is_trained_and_losses_stay_finite():
     """The map networks start at the identity (zero last layer); after a few map steps every parameter of
     both maps has moved from its seeded initial value, and all logs are finite."""
     from monge.nets.mlp import MLPPotential, ResidualMap
-    from monge.solvers.w2.lsot import seeded_network
+    from monge.solvers.common import seeded
 
     pair = GaussianPair(3, seed=0)
     result = LSOT(hidden_sizes=[8, 8]).fit(pair.source, pair.target, steps=8, batch_size=32, generator=gen(0))
-    kw = dict(activation="celu", dtype=torch.float32, device=torch.device("cpu"), generator=gen(0))
-    seeded_network(MLPPotential, 3, [8, 8], **kw)   # u and v are drawn first from the same generator
-    seeded_network(MLPPotential, 3, [8, 8], **kw)
-    t0 = seeded_network(ResidualMap, 3, [8, 8], zero_last=True, **kw)
-    s0 = seeded_network(ResidualMap, 3, [8, 8], zero_last=True, **kw)
+    g = gen(0)
+    seeded(lambda: MLPPotential(3, [8, 8]), g)   # u and v are drawn first from the same generator
+    seeded(lambda: MLPPotential(3, [8, 8]), g)
+    t0 = seeded(lambda: ResidualMap(3, [8, 8]), g)
+    s0 = seeded(lambda: ResidualMap(3, [8, 8]), g)
     for fitted, init in ((result.forward_potential, t0), (result.inverse_potential, s0)):
         for (name, p), q in zip(fitted.named_parameters(), init.parameters()):
             assert not torch.equal(p, q), name
@@ -55,10 +55,10 @@ def test_dual_phase_updates_both_potentials():
     """One dual step gives every parameter of u and v a non-zero gradient."""
     solver = LSOT(hidden_sizes=[8, 8])
     from monge.nets.mlp import MLPPotential
-    from monge.solvers.w2.lsot import seeded_network
+    from monge.solvers.common import seeded
 
-    kw = dict(activation="celu", dtype=torch.float32, device=torch.device("cpu"), generator=gen(0))
-    u, v = seeded_network(MLPPotential, 2, [8, 8], **kw), seeded_network(MLPPotential, 2, [8, 8], **kw)
+    g = gen(0)
+    u, v = seeded(lambda: MLPPotential(2, [8, 8]), g), seeded(lambda: MLPPotential(2, [8, 8]), g)
     x, y = torch.randn(32, 2, generator=gen(1)), torch.randn(32, 2, generator=gen(2)) + 0.1
     with torch.no_grad():
         for net in (u, v):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -16,22 +16,51 @@ from monge.samplers import Sampler, as_sampler
 def check_nonnegative(solver: str, **values: Any) -> None:
     """Raise :class:`InvalidInputError` naming the first option that is not a finite number ≥ 0."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise InvalidInputError(f"{solver}: {name} must be a finite number >= 0, got {value!r}")
+        check_number(solver, name, value)
 
 
 def check_positive(solver: str, **values: Any) -> None:
     """Raise :class:`InvalidInputError` naming the first option that is not a finite number > 0."""
-    check_nonnegative(solver, **values)
     for name, value in values.items():
-        if value == 0:
-            raise InvalidInputError(f"{solver}: {name} must be > 0, got {value!r}")
+        check_number(solver, name, value, positive=True)
 
 
-def check_choice(solver: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
-    """Raise :class:`InvalidInputError` when ``value`` is not one of ``choices``."""
+def check_number(solver: str, name: str, value: Any, *, positive: bool = False) -> float:
+    """A finite real ``value`` ≥ 0 (> 0 if ``positive``) as a float, else :class:`InvalidInputError` naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise InvalidInputError(f"{solver}: {name} must be a finite number {'>' if positive else '>='} 0, "
+                                f"got {value!r}")
+    return float(value)
+
+
+def check_int(solver: str, name: str, value: Any, *, minimum: int = 0) -> int:
+    """An integer ≥ ``minimum``, else :class:`InvalidInputError` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(f"{solver}: {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_choice(solver: str, name: str, value: Any, choices: Sequence[str]) -> Any:
+    """``value`` if it is one of ``choices``, else :class:`InvalidInputError` naming it."""
     if value not in choices:
         raise InvalidInputError(f"{solver}: {name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_hidden_sizes(solver: str, hidden_sizes: Any) -> list[int] | None:
+    """``None`` or a non-empty list of positive layer widths, else :class:`InvalidInputError`."""
+    if hidden_sizes is None:
+        return None
+    try:
+        sizes = [int(h) for h in hidden_sizes]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{solver}: hidden_sizes must be a list of positive integers, "
+                                f"got {hidden_sizes!r}") from exc
+    if not sizes or min(sizes) <= 0:
+        raise InvalidInputError(f"{solver}: hidden_sizes must be a non-empty list of positive integers, "
+                                f"got {hidden_sizes!r}")
+    return sizes
 
 
 def prepare_data(source: Any, target: Any, steps: int, batch_size: int) -> tuple[Sampler, Sampler]:
@@ -54,14 +83,20 @@ def adam(params: list[nn.Parameter], **kwargs: Any) -> torch.optim.Adam:
         return torch.optim.Adam(params, **kwargs)
 
 
-def seeded_init_(module: nn.Module, generator: torch.Generator | None) -> nn.Module:
-    """Redraw every ``nn.Linear`` of ``module`` like PyTorch's default (uniform ±1/√fan_in) from ``generator``,
-    so a solver's networks are reproducible from its generator without touching the global RNG.
-    Zero-initialised layers (a :class:`~monge.nets.ResidualMap`'s last layer) stay zero. No-op for ``None``."""
+def seeded(build: Any, generator: torch.Generator | None) -> nn.Module:
+    """``build()`` a network whose ``nn.Linear`` layers use PyTorch's default init drawn from ``generator``.
+
+    Construction runs inside ``torch.random.fork_rng`` (the global RNG is left as it was); every Linear
+    weight and bias is then redrawn from U(−1/√fan_in, 1/√fan_in) with ``generator``. Layers that start
+    at zero (a :class:`~monge.nets.ResidualMap`'s last layer, so the map starts at the identity) stay
+    zero. Without a generator the network is built normally from the global RNG.
+    """
     if generator is None:
-        return module
+        return build()
+    with torch.random.fork_rng(devices=[]):
+        net = build()
     with torch.no_grad():
-        for layer in module.modules():
+        for layer in net.modules():
             if isinstance(layer, nn.Linear):
                 bound = 1.0 / math.sqrt(layer.in_features)
                 for p in (layer.weight, layer.bias):
@@ -70,7 +105,7 @@ def seeded_init_(module: nn.Module, generator: torch.Generator | None) -> nn.Mod
                     draw = torch.rand(p.shape, generator=generator, dtype=p.dtype,
                                       device=generator.device).to(p.device)
                     p.copy_((2 * draw - 1) * bound)
-    return module
+    return net
 
 
 def mean_of_last(values: list[float], n: int = 50) -> float:

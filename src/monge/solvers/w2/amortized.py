@@ -45,14 +45,14 @@ from typing import Any, Sequence
 import torch
 
 from monge.conjugate import LBFGSConjugate, conjugate
-from monge.errors import InvalidInputError, TrainingDiverged
+from monge.errors import InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.common import adam, mean_of_last, prepare_data, pretrain_identity, seeded_init_
+from monge.solvers.common import mean_of_last, prepare_data, pretrain_identity, seeded
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 POTENTIALS = ("mlp", "icnn")
@@ -182,15 +182,10 @@ class AmortizedConjugate(W2Solver):
             f: Potential = DenseICNN(dim, hidden_sizes=self.hidden_sizes or default_hidden_sizes(dim),
                                      strong_convexity=self.strong_convexity, generator=generator,
                                      dtype=dtype, device=device)
-            with torch.random.fork_rng(devices=[]):  # nn.Linear's own init draws from the global RNG
-                amortizer = ResidualMap(dim, h_sizes, activation=self.activation)
         else:
-            with torch.random.fork_rng(devices=[]):
-                f = MLPPotential(dim, self.hidden_sizes or default_mlp_sizes(dim), activation=self.activation,
-                                 quadratic=True)
-                amortizer = ResidualMap(dim, h_sizes, activation=self.activation)
-            seeded_init_(f, generator)
-        seeded_init_(amortizer, generator)                              # its zero last layer stays zero
+            f = seeded(lambda: MLPPotential(dim, self.hidden_sizes or default_mlp_sizes(dim),
+                                            activation=self.activation, quadratic=True), generator)
+        amortizer = seeded(lambda: ResidualMap(dim, h_sizes, activation=self.activation), generator)
         return f.to(device=device, dtype=dtype), amortizer.to(device=device, dtype=dtype)
 
     def _pretrain_identity(self, f: Potential, source: Sampler, target: Sampler, batch_size: int,

@@ -32,11 +32,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from monge._checks import check_positive_int
-from monge.errors import DimensionMismatchError, InvalidInputError
+from monge.errors import InvalidInputError
 from monge.nets.mlp import MLPPotential, ResidualMap
-from monge.samplers import Sampler, as_sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import check_number, prepare_data, seeded
 from monge.solvers.loop import train_loop
 
 REGULARIZATIONS = ("entropic", "l2")
@@ -45,48 +44,6 @@ REGULARIZATIONS = ("entropic", "l2")
 def default_hidden_sizes(dim: int) -> list[int]:
     """The W2 benchmark's widths, used for the potentials and the maps: ``[max(2D, 64), max(2D, 64), max(D, 32)]``."""
     return [max(2 * dim, 64), max(2 * dim, 64), max(dim, 32)]
-
-
-def seeded_network(cls: type[nn.Module], dim: int, hidden_sizes: Sequence[int], *, activation: str,
-                   dtype: torch.dtype, device: torch.device, generator: torch.Generator | None,
-                   zero_last: bool = False, **kwargs: Any) -> nn.Module:
-    """Build an MLP network (``MLPPotential`` / ``ResidualMap``) without touching the global RNG when a
-    ``generator`` is given: the module is built on the meta device, then every ``nn.Linear`` is drawn from
-    PyTorch's default scheme U(−1/√fan_in, 1/√fan_in) with ``generator`` (the last layer zeroed if
-    ``zero_last``, keeping a residual map at the identity)."""
-    with torch.device("meta"):
-        net = cls(dim, hidden_sizes, activation=activation, **kwargs)
-    net = net.to_empty(device=device).to(dtype=dtype)
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for k, layer in enumerate(linears):
-            if zero_last and k == len(linears) - 1:
-                layer.weight.zero_()
-                layer.bias.zero_()
-                continue
-            bound = 1.0 / math.sqrt(layer.in_features)
-            for p in (layer.weight, layer.bias):
-                draw = torch.rand(p.shape, generator=generator, dtype=p.dtype,
-                                  device=generator.device if generator is not None else p.device)
-                p.copy_((2 * draw - 1).to(p.device) * bound)
-    return net
-
-
-def check_number(value: Any, name: str, who: str, *, positive: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        raise InvalidInputError(f"{who}: {name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def check_sources(source: Any, target: Any) -> tuple[Sampler, Sampler]:
-    """Wrap/validate both sides as samplers and check that dimension and device agree."""
-    source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
-    if source.dim != target.dim:
-        raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
-    if source.device != target.device:
-        raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
-    return source, target
 
 
 def half_sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -149,9 +106,9 @@ class LSOT(W2Solver):
         if regularization not in REGULARIZATIONS:
             raise InvalidInputError(f"{who}: regularization must be one of {REGULARIZATIONS}, got {regularization!r}")
         self.regularization = regularization
-        self.epsilon = check_number(epsilon, "epsilon", who)
-        self.lr = check_number(lr, "lr", who)
-        self.map_fraction = check_number(map_fraction, "map_fraction", who)
+        self.epsilon = check_number(who, "epsilon", epsilon, positive=True)
+        self.lr = check_number(who, "lr", lr, positive=True)
+        self.map_fraction = check_number(who, "map_fraction", map_fraction, positive=True)
         if not 0 < self.map_fraction < 1:
             raise InvalidInputError(f"{who}: map_fraction must be in (0, 1), got {map_fraction!r}")
         if hidden_sizes is not None:
@@ -223,16 +180,15 @@ class LSOT(W2Solver):
     ) -> W2Result:
         """Train the dual potentials, then the map(s), for ``steps`` Adam steps in total on minibatches of
         ``batch_size`` from each side (the dual and map losses use all batch_size² pairs)."""
-        check_positive_int(steps, "steps")
-        check_positive_int(batch_size, "batch_size")
-        source, target = check_sources(source, target)
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
         hidden = self.hidden_sizes or default_hidden_sizes(dim)
-        build = dict(activation=self.activation, dtype=dtype, device=device, generator=generator)
-        u = seeded_network(MLPPotential, dim, hidden, **build)
-        v = seeded_network(MLPPotential, dim, hidden, **build)
-        t_map = seeded_network(ResidualMap, dim, hidden, zero_last=True, **build)
-        s_map = seeded_network(ResidualMap, dim, hidden, zero_last=True, **build) if self.fit_inverse else None
+        def build(cls: type[torch.nn.Module]) -> torch.nn.Module:
+            net = seeded(lambda: cls(dim, hidden, activation=self.activation), generator)
+            return net.to(device=device, dtype=dtype)
+
+        u, v, t_map = build(MLPPotential), build(MLPPotential), build(ResidualMap)
+        s_map = build(ResidualMap) if self.fit_inverse else None
         map_steps = min(steps, max(1, round(self.map_fraction * steps)))
         dual_steps = steps - map_steps
         started = time.perf_counter()

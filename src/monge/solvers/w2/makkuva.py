@@ -29,94 +29,26 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from monge._checks import check_positive_int
-from monge.errors import DimensionMismatchError, InvalidInputError
+from monge.errors import InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
-from monge.samplers import Sampler, as_sampler
+from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers import common
+from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
+                                  seeded)
 from monge.solvers.loop import train_loop
-from monge.solvers.w2.w2gn import W2GN, _adam, default_hidden_sizes
+from monge.solvers.common import adam
+from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
 # ------------------------------------------------------------------------------------ shared helpers
-def check_number(solver: str, name: str, value: Any, *, positive: bool = False) -> float:
-    """A finite real ``value`` ≥ 0 (> 0 if ``positive``), else :class:`InvalidInputError` naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
-            or (positive and value == 0):
-        raise InvalidInputError(f"{solver}: {name} must be a finite number {'>' if positive else '>='} 0, "
-                                f"got {value!r}")
-    return float(value)
-
-
-def check_int(solver: str, name: str, value: Any, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInputError(f"{solver}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_choice(solver: str, name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise InvalidInputError(f"{solver}: {name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def check_hidden_sizes(solver: str, hidden_sizes: Any) -> list[int] | None:
-    if hidden_sizes is None:
-        return None
-    try:
-        sizes = [int(h) for h in hidden_sizes]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{solver}: hidden_sizes must be a list of positive integers, got {hidden_sizes!r}") from exc
-    if not sizes or min(sizes) <= 0:
-        raise InvalidInputError(f"{solver}: hidden_sizes must be a non-empty list of positive integers, got {hidden_sizes!r}")
-    return sizes
-
-
-def prepare_data(steps: Any, batch_size: Any, source: Any, target: Any) -> tuple[Sampler, Sampler]:
-    """Validate ``fit`` arguments as W2GN does; returns the two samplers."""
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
-    source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
-    if source.dim != target.dim:
-        raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
-    if source.device != target.device:
-        raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
-    return source, target
-
-
-def seeded(build, generator: torch.Generator | None) -> nn.Module:
-    """Build a network whose ``nn.Linear`` layers use PyTorch's default init, drawn from ``generator``.
-
-    Construction runs inside ``torch.random.fork_rng`` (the global RNG is left as it was); every Linear
-    weight and bias is then redrawn from U(−1/√fan_in, 1/√fan_in) with ``generator`` (PyTorch's default
-    distribution for both). Layers that start at zero (the residual map's last layer) stay at zero.
-    Without a generator the network is built normally from the global RNG.
-    """
-    if generator is None:
-        return build()
-    with torch.random.fork_rng(devices=[]):
-        net = build()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.in_features)
-                for p in (module.weight, module.bias):
-                    if p is None or not bool(p.any()):
-                        continue  # keep zero-initialised layers (identity residual maps) at zero
-                    u = torch.rand(p.shape, generator=generator, dtype=p.dtype,
-                                   device=generator.device).to(p.device)
-                    p.copy_((2 * u - 1) * bound)
-    return net
-
-
 def pretrain_identity(net: Potential, source: Sampler, target: Sampler, batch_size: int,
                       generator: torch.Generator | None, *, steps: int, tol: float, blow: float) -> float:
     """W2GN's identity pre-training (∇ψ ≈ id on N(m, (blow·σ)²) noise); returns the final MSE."""
-    helper = W2GN(pretrain_steps=steps, pretrain_tol=tol, pretrain_blow=blow,
-                  explicit_gradient=isinstance(net, DenseICNN))
-    return helper._pretrain_identity(net, source, target, batch_size, generator)
+    return common.pretrain_identity(net, source, target, steps=steps, tol=tol, blow=blow, batch_size=batch_size,
+                                    generator=generator, name=type(net).__name__)
 
 
 def negative_weight_penalty(net: nn.Module) -> torch.Tensor:
@@ -222,7 +154,7 @@ class Makkuva(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(steps, batch_size, source, target)
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
         g = self._network(dim, dtype, device, generator)       # forward map ∇g: P → Q (inner, max)
         f = self._network(dim, dtype, device, generator)       # inverse map ∇f: Q → P (outer, min)
@@ -233,8 +165,8 @@ class Makkuva(W2Solver):
                                                          steps=self.pretrain_steps, tol=self.pretrain_tol,
                                                          blow=self.pretrain_blow)]
         f.load_state_dict(g.state_dict())
-        f_opt = _adam(list(f.parameters()), lr=self.lr, betas=self.betas)
-        g_opt = _adam(list(g.parameters()), lr=self.lr, betas=self.betas)
+        f_opt = adam(list(f.parameters()), lr=self.lr, betas=self.betas)
+        g_opt = adam(list(g.parameters()), lr=self.lr, betas=self.betas)
         clamp_g = self.convex and self.convexity == "clamp"
         penalise_g = self.convex and self.convexity == "penalty" and self.penalty_weight > 0
 

@@ -33,9 +33,11 @@ from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.w2.makkuva import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
-                                      pretrain_identity, seeded)
-from monge.solvers.w2.w2gn import _adam, default_hidden_sizes
+from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
+                                  seeded)
+from monge.solvers.w2.makkuva import pretrain_identity
+from monge.solvers.common import adam
+from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
 @register_solver("mm-r")
@@ -111,7 +113,7 @@ class ReversedMaximin(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(steps, batch_size, source, target)
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
         sizes = self.hidden_sizes or default_hidden_sizes(dim)
         icnn = dict(activation=self.activation, strong_convexity=self.strong_convexity, init_std=self.init_std,
@@ -144,8 +146,8 @@ class ReversedMaximin(W2Solver):
             def f(y: torch.Tensor) -> torch.Tensor:       # f = ½‖y‖² − ψ̄(y): ψ̄ = ½‖·‖² at f = 0
                 return 0.5 * y.square().sum(1) - f_net(y)
 
-        f_opt = _adam(list(f_net.parameters()), lr=self.lr, betas=self.betas)
-        t_opt = _adam(list(T.parameters()), lr=self.lr, betas=self.betas)
+        f_opt = adam(list(f_net.parameters()), lr=self.lr, betas=self.betas)
+        t_opt = adam(list(T.parameters()), lr=self.lr, betas=self.betas)
         convexify_f = getattr(f_net, "convexify", lambda: None)
         convexify_t = getattr(T, "convexify", lambda: None)
 

@@ -16,14 +16,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from monge._checks import check_positive_int
-from monge.errors import InvalidInputError, TrainingDiverged
+from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.common import pretrain_identity
-from monge.solvers.w2.lsot import check_number, check_sources, half_sq_dist
+from monge.solvers.common import check_number, prepare_data, pretrain_identity
+from monge.solvers.w2.lsot import half_sq_dist
 
 
 def default_hidden_sizes(dim: int) -> list[int]:
@@ -40,11 +39,11 @@ class _ICNNPairSolver(W2Solver):
                  strong_convexity: float, init_std: float, lr: float, betas: Sequence[float],
                  convexify: bool, pretrain_steps: int, pretrain_tol: float, pretrain_blow: float):
         who = self._who
-        self.lr = check_number(lr, "lr", who)
-        self.strong_convexity = check_number(strong_convexity, "strong_convexity", who, positive=False)
-        self.init_std = check_number(init_std, "init_std", who)
-        self.pretrain_tol = check_number(pretrain_tol, "pretrain_tol", who, positive=False)
-        self.pretrain_blow = check_number(pretrain_blow, "pretrain_blow", who)
+        self.lr = check_number(who, "lr", lr, positive=True)
+        self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
+        self.init_std = check_number(who, "init_std", init_std, positive=True)
+        self.pretrain_tol = check_number(who, "pretrain_tol", pretrain_tol)
+        self.pretrain_blow = check_number(who, "pretrain_blow", pretrain_blow, positive=True)
         if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
             raise InvalidInputError(f"{who}: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
         if isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0:
@@ -67,9 +66,7 @@ class _ICNNPairSolver(W2Solver):
 
     def _setup(self, source: Any, target: Any, steps: int, batch_size: int, generator: torch.Generator | None
                ) -> tuple[Sampler, Sampler, DenseICNN, DenseICNN, dict[str, list[float]]]:
-        check_positive_int(steps, "steps")
-        check_positive_int(batch_size, "batch_size")
-        source, target = check_sources(source, target)
+        source, target = prepare_data(source, target, steps, batch_size)
         dim = source.dim
         kwargs = dict(hidden_sizes=self.hidden_sizes or default_hidden_sizes(dim), rank=self.rank,
                       activation=self.activation, strong_convexity=self.strong_convexity,
@@ -264,8 +261,8 @@ class WGANQC(_ICNNPairSolver):
         pretrain_tol: float = 1e-3,
         pretrain_blow: float = 3.0,
     ):
-        self.cost_scale = check_number(cost_scale, "cost_scale", self._who)
-        self.gamma = check_number(gamma, "gamma", self._who, positive=False)
+        self.cost_scale = check_number(self._who, "cost_scale", cost_scale, positive=True)
+        self.gamma = check_number(self._who, "gamma", gamma)
         super().__init__(hidden_sizes=hidden_sizes, rank=rank, activation=activation,
                          strong_convexity=strong_convexity, init_std=init_std, lr=lr, betas=betas,
                          convexify=convexify, pretrain_steps=pretrain_steps, pretrain_tol=pretrain_tol,

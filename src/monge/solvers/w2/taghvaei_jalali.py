@@ -32,9 +32,10 @@ from monge.nets.base import Potential, build_network, register_network
 from monge.nets.icnn import DenseICNN
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.w2.makkuva import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
-                                      pretrain_identity)
-from monge.solvers.w2.w2gn import _adam, default_hidden_sizes
+from monge.solvers.common import check_choice, check_hidden_sizes, check_int, check_number, prepare_data
+from monge.solvers.w2.makkuva import pretrain_identity
+from monge.solvers.common import adam
+from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
 @register_network
@@ -164,7 +165,7 @@ class TaghvaeiJalali(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(steps, batch_size, source, target)
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
         # ψ lives on ``first``; its conjugate is solved on ``second``.
         first, second = (source, target) if self.direction == "forward" else (target, source)
@@ -177,7 +178,7 @@ class TaghvaeiJalali(W2Solver):
             history["pretrain_mse"] = [pretrain_identity(psi, source, target, batch_size, generator,
                                                          steps=self.pretrain_steps, tol=self.pretrain_tol,
                                                          blow=self.pretrain_blow)]
-        opt = _adam(list(psi.parameters()), lr=self.lr, betas=self.betas)
+        opt = adam(list(psi.parameters()), lr=self.lr, betas=self.betas)
         solver = self._solver()
         psi_bar = ConjugateMap(psi, max_iter=self.eval_conjugate_iters, tol=self.eval_conjugate_tol)
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import torch
 
-from monge.errors import DimensionMismatchError, InvalidInputError, TrainingDiverged
+from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler
