@@ -38,6 +38,7 @@ from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers import common
 from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
                                   seeded)
+from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.common import adam
 from monge.solvers.w2.w2gn import default_hidden_sizes
@@ -171,8 +172,7 @@ class Makkuva(W2Solver):
         penalise_g = self.convex and self.convexity == "penalty" and self.penalty_weight > 0
 
         def make_result(step: int) -> W2Result:
-            recent = history["w2_dual"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["w2_dual"])
             return W2Result(solver=self.name, forward_potential=g, inverse_potential=f, cost_estimate=estimate,
                             history=history, settings=self.settings(), steps=step)
 

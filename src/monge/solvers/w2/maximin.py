@@ -32,6 +32,7 @@ from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
                                   seeded)
@@ -152,8 +153,7 @@ class ReversedMaximin(W2Solver):
         convexify_t = getattr(T, "convexify", lambda: None)
 
         def make_result(step: int) -> W2Result:
-            recent = history["loss"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["loss"])
             return W2Result(solver=self.name, forward_potential=T, inverse_potential=None, cost_estimate=estimate,
                             history=history, settings=self.settings(), steps=step)
 

@@ -20,6 +20,7 @@ from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.common import check_number, prepare_data, pretrain_identity
 from monge.solvers.w2.lsot import half_sq_dist
@@ -181,8 +182,7 @@ class MinibatchConjugate(_ICNNPairSolver):
         opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
 
         def make_result(step: int) -> W2Result:
-            recent = history["w2_dual"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["w2_dual"])
             return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
                             cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
 
@@ -321,8 +321,7 @@ class WGANQC(_ICNNPairSolver):
         opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
 
         def make_result(step: int) -> W2Result:
-            recent = history["transport_cost"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["transport_cost"])
             return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
                             cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
 

@@ -31,6 +31,7 @@ from monge.errors import InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.icnn import DenseICNN
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.common import check_choice, check_hidden_sizes, check_int, check_number, prepare_data
 from monge.solvers.w2.makkuva import pretrain_identity
@@ -183,8 +184,7 @@ class TaghvaeiJalali(W2Solver):
         psi_bar = ConjugateMap(psi, max_iter=self.eval_conjugate_iters, tol=self.eval_conjugate_tol)
 
         def make_result(step: int) -> W2Result:
-            recent = history["w2_dual"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["w2_dual"])
             fwd, inv = (psi, psi_bar) if self.direction == "forward" else (psi_bar, psi)
             return W2Result(solver=self.name, forward_potential=fwd, inverse_potential=inv, cost_estimate=estimate,
                             history=history, settings=self.settings(), steps=step)

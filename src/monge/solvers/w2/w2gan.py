@@ -45,6 +45,7 @@ from monge.nets.base import Potential, build_network, register_network
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
 from monge.samplers import as_sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
+from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.w2.w2gn import _adam
 
@@ -243,8 +244,7 @@ class _AdversarialMap(W2Solver):
         started = time.perf_counter()
 
         def make_result(step: int) -> W2Result:
-            recent = history["transport_cost"][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
+            estimate = mean_of_last(history["transport_cost"])
             return W2Result(solver=self.name, forward_potential=forward, inverse_potential=None,
                             cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
 
