@@ -22,6 +22,8 @@ class Preset:
             oversubscription when other processes share the cores.
         solver_options: per-solver constructor options (``{"w2gn": {...}}``); solvers without an entry
             use their defaults.
+        variants: ``(label, solver, options)`` triples; when given (and no ``--solver`` overrides them) the
+            preset runs these instead of ``solvers``, so one solver can appear with several option sets.
     """
 
     name: str
@@ -36,6 +38,7 @@ class Preset:
     time_budget_s: float | None = None
     threads: int | None = None
     solver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    variants: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
 
     def configs(
         self,
@@ -56,9 +59,14 @@ class Preset:
         ``options`` are added to (and override) every solver's preset options; ``pair_root`` is the folder
         of published pair files (for families that load them).
         """
+        if solvers or not self.variants:
+            runs = [(None, solver, dict(self.solver_options.get(solver.strip().lower(), {})))
+                    for solver in solvers or self.solvers]
+        else:
+            runs = [(label, solver, dict(opts)) for label, solver, opts in self.variants]
         out = []
-        for solver in solvers or self.solvers:
-            opts = {**dict(self.solver_options.get(solver.strip().lower(), {})), **dict(options or {})}
+        for label, solver, preset_opts in runs:
+            opts = {**preset_opts, **dict(options or {})}
             for pair in pairs or self.pairs:
                 for seed in seeds or self.seeds:
                     out.append(RunConfig(
@@ -68,7 +76,7 @@ class Preset:
                         eval_every=self.eval_every if eval_every is None else eval_every,
                         eval_samples=self.eval_samples if eval_samples is None else eval_samples,
                         time_budget_s=self.time_budget_s if time_budget_s is None else time_budget_s,
-                        pair_root=pair_root,
+                        pair_root=pair_root, label=label,
                     ))
         return out
 
@@ -106,6 +114,26 @@ PRESETS: dict[str, Preset] = {
         eval_every=1000,
         time_budget_s=20 * 60.0,
         solver_options={"w2gn": {"lr_decay": True}},
+    ),
+    "arch-study": Preset(
+        name="arch-study",
+        description=("What convexity buys: W2GN with ICNN vs non-convex MLP potentials, and the reversed maximin "
+                     "with MLP/ICNN potentials and residual/ICNN-gradient maps, on Gaussian pairs (D = 8, 32)"),
+        solvers=("w2gn", "mm-r"),
+        pairs=("gaussian:8", "gaussian:32"),
+        seeds=(1,),
+        steps=3000,
+        batch_size=512,
+        eval_every=500,
+        threads=1,
+        variants=(
+            ("w2gn[icnn]", "w2gn", {"lr_decay": True}),
+            ("w2gn[mlp]", "w2gn", {"lr_decay": True, "potential": "mlp"}),
+            ("mm-r[mlp,residual]", "mm-r", {}),
+            ("mm-r[mlp,icnn-gradient]", "mm-r", {"map": "icnn-gradient"}),
+            ("mm-r[icnn,residual]", "mm-r", {"potential": "icnn"}),
+            ("mm-r[icnn,icnn-gradient]", "mm-r", {"potential": "icnn", "map": "icnn-gradient"}),
+        ),
     ),
     "standard": Preset(
         name="standard",

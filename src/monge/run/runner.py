@@ -47,6 +47,8 @@ class RunConfig:
         time_budget_s: stop training (status ``stopped``) once this many seconds of training are spent.
         dtype: ``"float32"`` or ``"float64"``.
         pair_root: folder of published pair files, for pair families that load them (``w2b-mix:<D>``).
+        label: the name stored and shown for this run (default: the solver name), e.g. ``"w2gn[mlp]"``
+            for a variant of a solver's options.
     """
 
     solver: str
@@ -60,6 +62,12 @@ class RunConfig:
     time_budget_s: float | None = None
     dtype: str = "float32"
     pair_root: str | None = None
+    label: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """``label`` or the solver name: what the store and the leaderboard call this run."""
+        return self.label or self.solver.strip().lower()
 
     def validate(self) -> "RunConfig":
         """Check the budget and types, raising :class:`InvalidInputError` naming the bad field; returns self."""
@@ -374,7 +382,7 @@ def run_bench(
 
 def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
     run_id = store.start_run(
-        solver=cfg.solver.strip().lower(),
+        solver=cfg.display_name,
         pair=str(getattr(pair, "name", cfg.pair)),
         dim=int(pair.dim),
         seed=cfg.seed,
@@ -384,7 +392,7 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
         config={**cfg.to_dict(), "solver_settings": _safe_settings(solver)},
         versions=environment_versions(getattr(pair, "device", "cpu")),
     )
-    task = bar.add_task(f"[{index + 1}/{total}] {cfg.solver} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
+    task = bar.add_task(f"[{index + 1}/{total}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
     tracker = _RunTracker(cfg, pair, run_id, store, bar, task)
     train_gen = torch.Generator().manual_seed(cfg.seed)
     wall0 = time.perf_counter()

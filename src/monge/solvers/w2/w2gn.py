@@ -30,10 +30,11 @@ import torch
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
+from monge.nets.mlp import MLPPotential
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import (adam, check_nonnegative, check_positive, mean_of_last, prepare_data,
-                                  pretrain_identity)
+from monge.solvers.common import (adam, check_choice, check_nonnegative, check_positive, mean_of_last,
+                                  prepare_data, pretrain_identity, seeded)
 from monge.solvers.loop import train_loop
 
 
@@ -48,7 +49,9 @@ class W2GN(W2Solver):
     cycle-consistency regulariser, no minimax.
 
     Args:
-        hidden_sizes: DenseICNN widths; default :func:`default_hidden_sizes` (benchmark setting).
+        potential: ``"icnn"`` (DenseICNN, the paper) or ``"mlp"`` (a non-convex :class:`~monge.nets.MLPPotential`
+            with ½‖x‖² added, gradient by autograd): the architecture study of what convexity buys.
+        hidden_sizes: network widths; default :func:`default_hidden_sizes` (benchmark setting).
         rank: rank of the convex-quadratic input layers (1).
         activation: ``"celu"`` (paper) or ``"softplus"``.
         strong_convexity: β of both potentials (1e-4, benchmark notebooks).
@@ -80,6 +83,7 @@ class W2GN(W2Solver):
     def __init__(
         self,
         *,
+        potential: str = "icnn",
         hidden_sizes: Sequence[int] | None = None,
         rank: int = 1,
         activation: str = "celu",
@@ -103,6 +107,7 @@ class W2GN(W2Solver):
         check_nonnegative("W2GN", cycle_weight=cycle_weight, cycle_weight_x=cycle_weight_x, l1_penalty=l1_penalty,
                           pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
         check_positive("W2GN", lr=lr)
+        self.potential = check_choice("W2GN", "potential", potential, ("icnn", "mlp"))
         if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
             raise InvalidInputError(f"W2GN: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
         if (forward_potential is None) != (inverse_potential is None):
@@ -118,7 +123,7 @@ class W2GN(W2Solver):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "hidden_sizes": self.hidden_sizes, "rank": self.rank, "activation": self.activation,
+            "potential": self.potential, "hidden_sizes": self.hidden_sizes, "rank": self.rank, "activation": self.activation,
             "strong_convexity": self.strong_convexity, "init_std": self.init_std, "lr": self.lr,
             "betas": list(self.betas), "lr_decay": self.lr_decay, "cycle_weight": self.cycle_weight, "cycle_weight_x": self.cycle_weight_x,
             "l1_penalty": self.l1_penalty, "stop_gradient": self.stop_gradient,
@@ -140,9 +145,16 @@ class W2GN(W2Solver):
                 if int(getattr(net, "dim", -1)) != dim:
                     raise DimensionMismatchError(f"W2GN: {key} has dimension {getattr(net, 'dim', '?')} but the data has {dim}")
             return self.forward_potential, self.inverse_potential
-        kwargs = dict(hidden_sizes=self.hidden_sizes or default_hidden_sizes(dim), rank=self.rank,
-                      activation=self.activation, strong_convexity=self.strong_convexity,
-                      init_std=self.init_std, dtype=dtype, device=device)
+        sizes = self.hidden_sizes or default_hidden_sizes(dim)
+        if self.potential == "mlp":
+            def build() -> Potential:
+                return MLPPotential(dim, sizes, activation=self.activation, quadratic=True)
+
+            forward = seeded(build, generator).to(device=device, dtype=dtype)
+            inverse = seeded(build, generator).to(device=device, dtype=dtype)
+            return forward, inverse
+        kwargs = dict(hidden_sizes=sizes, rank=self.rank, activation=self.activation,
+                      strong_convexity=self.strong_convexity, init_std=self.init_std, dtype=dtype, device=device)
         forward = DenseICNN(dim, generator=generator, **kwargs)
         inverse = DenseICNN(dim, generator=generator, **kwargs)
         return forward, inverse

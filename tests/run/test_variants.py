@@ -1,0 +1,27 @@
+"""Presets with labelled variants: one solver, several option sets, told apart in the store."""
+
+from __future__ import annotations
+
+from monge.run.presets import get_preset
+from monge.run.runner import RunConfig, run_bench
+from monge.run.store import ResultStore
+
+
+def test_arch_study_preset_expands_labelled_variants():
+    configs = get_preset("arch-study").configs(pairs=["gaussian:2"], steps=5)
+    labels = [c.display_name for c in configs]
+    assert labels[:2] == ["w2gn[icnn]", "w2gn[mlp]"] and len(labels) == 6
+    assert configs[1].solver == "w2gn" and configs[1].solver_options["potential"] == "mlp"
+    # an explicit --solver overrides the variants
+    assert [c.display_name for c in get_preset("arch-study").configs(solvers=["w2gn"], pairs=["gaussian:2"])] == ["w2gn"]
+
+
+def test_labels_are_what_the_store_records(tmp_path):
+    configs = [RunConfig("w2gn", "gaussian:2", seed=1, steps=3, batch_size=16, label=label,
+                         solver_options={"hidden_sizes": [8, 8], "pretrain_steps": 0, **extra})
+               for label, extra in (("w2gn[icnn]", {}), ("w2gn[mlp]", {"potential": "mlp"}))]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        summaries = run_bench(configs, store, progress=False)
+        stored = sorted((r["solver"], r["config"]["solver_options"].get("potential")) for r in store.runs())
+    assert [s.solver for s in summaries] == ["w2gn[icnn]", "w2gn[mlp]"]
+    assert stored == [("w2gn[icnn]", None), ("w2gn[mlp]", "mlp")]
