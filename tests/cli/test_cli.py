@@ -206,7 +206,8 @@ def test_dims_and_budget_minutes_and_published_column(tmp_path):
 
     root = shared_data("w2bench")
     db = tmp_path / "r.sqlite"
-    result = runner.invoke(app, ["bench", "--preset", "w2-hd", "--pair-root", str(root), "--dims", "2", "--steps", "5",
+    result = runner.invoke(app, ["bench", "--preset", "w2-hd", "--solver", "w2gn", "--pair-root", str(root), "--dims", "2",
+                                 "--steps", "5",
                                  "--eval-every", "5", "--batch-size", "32", "--budget-minutes", "1", "--db", str(db),
                                  "--option", "hidden_sizes=[8, 8]", "--option", "pretrain_steps=0",
                                  "--no-progress"])
