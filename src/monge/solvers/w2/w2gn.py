@@ -62,7 +62,8 @@ class W2GN(W2Solver):
             addition, off by default as in the paper; it steadies the final map when the budget is fixed).
         cycle_weight: λ of the cycle term (λ/2)·E‖∇ψθ(∇ψ̄ω(y)) − y‖². The default 2.0 equals the
             benchmark notebooks' ``LAMBDA = D`` applied to a per-coordinate mean.
-        cycle_weight_x: λ_X of the optional second cycle term R_X on source samples (0 = off).
+        cycle_weight_x: λ_X of the optional second cycle term R_X on source samples (0 = off, as in the
+            paper's Algorithm 1; the W2 benchmark notebooks use both terms, i.e. ``cycle_weight_x=2.0``).
         l1_penalty: weight of an L1 penalty on all parameters (0 = off; the W2GN code uses 1e-10).
         stop_gradient: use the paper's stop-gradient heuristic (True).
         pretrain_steps: maximum identity pre-training steps (0 = none; default 1000).
