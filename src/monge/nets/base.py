@@ -39,9 +39,11 @@ class Potential(nn.Module):
     is_convex: ClassVar[bool] = False
 
     def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        """∇ψ(x), shape (n, dim), differentiable with respect to the parameters."""
         return self.value_and_gradient(x)[1]
 
     def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ψ(x) (n,) and ∇ψ(x) (n, dim); autograd by default, explicit formulas in subclasses that have them."""
         return self.autograd_value_and_gradient(x)
 
     def autograd_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -90,14 +90,6 @@ class _ConvexPotentialPair(BenchmarkPair):
         self._cost: float | None = None
         self._param_cache: dict[tuple[str, torch.dtype], dict[str, torch.Tensor]] = {}
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
     # ---------------------------------------------------------------- subclass hooks
     def _params64(self) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -78,14 +78,6 @@ class GaussianPair(BenchmarkPair):
         self._a = self.forward_matrix.to(device=device, dtype=dtype)
         self._a_inv = self.inverse_matrix.to(device=device, dtype=dtype)
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
     def _moments(self) -> Moments:
         return self._moments_cache
 

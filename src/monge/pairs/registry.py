@@ -18,6 +18,8 @@ from monge.pairs.base import SamplePair
 
 
 class PairFactory(Protocol):
+    """``factory(arg, *, seed, dtype, device, root) -> SamplePair``: builds one member of a pair family."""
+
     def __call__(self, arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device,
                  root: Path | None) -> SamplePair: ...
 

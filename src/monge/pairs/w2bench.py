@@ -242,14 +242,6 @@ class Mix3toMix10Pair(BenchmarkPair):
             self._shift_cache[key] = self.shift.to(dtype=x.dtype, device=x.device)
         return nets  # type: ignore[return-value]
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
     # ------------------------------------------------------------------ ground truth
     def potential_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ψ*(x) (shape (n,)) and ∇ψ*(x) (shape (n, D)), in ``x``'s dtype and device, without autograd."""

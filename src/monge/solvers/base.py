@@ -72,6 +72,7 @@ class W2Result:
 
     @property
     def has_inverse(self) -> bool:
+        """Whether the solver learned an inverse map (``inverse`` raises otherwise)."""
         return self.inverse_potential is not None
 
     def _apply(self, potential: torch.nn.Module, x: torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
@@ -261,6 +262,7 @@ def register_solver(name: str) -> Callable[[type[W2Solver]], type[W2Solver]]:
 
 
 def available_solvers() -> list[str]:
+    """Registered solver names, sorted."""
     return sorted(SOLVERS)
 
 

@@ -39,15 +39,12 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from monge._checks import check_positive_int
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
-from monge.samplers import as_sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import mean_of_last
+from monge.solvers.common import adam, mean_of_last, prepare_data
 from monge.solvers.loop import train_loop
-from monge.solvers.w2.w2gn import _adam
 
 MAPS = ("generator", "discriminator")
 
@@ -225,19 +222,13 @@ class _AdversarialMap(W2Solver):
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose losses were finite) when a loss is not finite.
         """
-        check_positive_int(steps, "steps")
-        check_positive_int(batch_size, "batch_size")
-        source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
-        if source.dim != target.dim:
-            raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
-        if source.device != target.device:
-            raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
+        source, target = prepare_data(source, target, steps, batch_size)
         dim, dtype, device = source.dim, source.dtype, source.device
         gen, critics = self._build(dim, dtype, device, generator)
         critic_params = [p for c in critics for p in c.parameters()]
         params = [*gen.parameters(), *critic_params]
-        opt_g = _adam(list(gen.parameters()), lr=self.generator_lr, betas=self.betas)
-        opt_d = _adam(critic_params, lr=self.critic_lr, betas=self.betas)
+        opt_g = adam(list(gen.parameters()), lr=self.generator_lr, betas=self.betas)
+        opt_d = adam(critic_params, lr=self.critic_lr, betas=self.betas)
         forward = self._forward_map(gen, critics)
         self.networks_ = {"generator": gen, "critics": critics}
         history: dict[str, list[float]] = {"loss": [], "critic_loss": [], "dual": [], "transport_cost": []}

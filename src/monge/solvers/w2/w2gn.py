@@ -256,9 +256,6 @@ class W2GN(W2Solver):
         return loss, cycle.detach(), dual
 
 
-_adam = adam  # transitional alias: solver modules written alongside import it from here
-
-
 def _compiled_or_eager(fn):
     """``torch.compile(fn)``, falling back to ``fn`` (with a warning) if compilation fails at first call."""
     import warnings
