@@ -20,3 +20,11 @@ def test_readme_python_example(tmp_path, monkeypatch, capsys):
     x = namespace["x"][:5]
     assert (namespace["same"].forward(x) == namespace["result"].forward(x)).all()
     assert "l2_uvp_fwd" in capsys.readouterr().out
+
+
+def test_readme_lists_every_registered_solver():
+    from monge.solvers import available_solvers
+
+    text = (REPO_ROOT / "README.md").read_text()
+    missing = [name for name in available_solvers() if f"`{name}`" not in text]
+    assert not missing, f"README's solver table lacks {missing}"

@@ -55,3 +55,20 @@ def test_seeded_training_is_reproducible_and_global_rng_untouched(name):
     assert torch.equal(torch.random.get_rng_state(), state)
     x = pair.source.sample(10, gen(4))
     assert torch.equal(a.forward(x), b.forward(x))
+
+
+@pytest.mark.parametrize("name", SOLVER_NAMES)
+def test_bad_fit_input_is_named(name):
+    """Every solver rejects mismatched dimensions, a non-positive budget and NaN samples before training."""
+    from monge.errors import DimensionMismatchError, InvalidInputError
+
+    solver = get_solver(name, **SOLVERS[name].smoke_options)
+    x = torch.randn(32, 2, generator=gen(0))
+    with pytest.raises(DimensionMismatchError):
+        solver.fit(x, torch.randn(32, 3, generator=gen(1)), steps=2, batch_size=8)
+    with pytest.raises(InvalidInputError, match="steps"):
+        solver.fit(x, x, steps=0, batch_size=8)
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        solver.fit(x, x, steps=2, batch_size=0)
+    with pytest.raises(InvalidInputError, match="source"):
+        solver.fit(torch.full((8, 2), float("nan")), x, steps=2, batch_size=8)

@@ -21,3 +21,6 @@ __all__ += ["TaghvaeiJalali", "Makkuva", "ReversedMaximin"]
 from monge.solvers.w2.minibatch import MinibatchConjugate, WGANQC  # noqa: E402
 
 __all__ += ["MinibatchConjugate", "WGANQC"]
+from monge.solvers.w2.enot import ENOT  # noqa: E402
+
+__all__ += ["ENOT"]

@@ -30,6 +30,12 @@ inverse call ``monge.conjugate.conjugate(result.forward_potential, y, x0=result.
 The cost estimate is the dual value ½E‖x‖² + ½E‖y‖² − (E f(x) + E f*(y)) (with the fine-tuned x̂),
 averaged over the last 50 steps.
 
+These defaults were checked against ``w2ot``'s files: ``run_train.py`` sets both widths to ``[2b, 2b, b]``
+on the HD benchmark; ``nn_hd_benchmark.yaml`` has AdamW (b1 = b2 = 0.5), lr 5e-4 with cosine decay to
+1e-4·lr, 10 001 pre-training and 250 001 training iterations; ``regression.yaml`` fine-tunes during
+training; ``lbfgs.yaml`` has gtol 0.1 and at most 100 iterations (``train.yaml``'s default is the
+``lbfgs_high_precision`` solver, gtol 1e-3, which ``finetune_tol=1e-3`` reproduces).
+
 Departures from ``w2ot``: the MLP potential is :class:`~monge.nets.MLPPotential` with ``quadratic=True``
 (MLP(x) + ½‖x‖²; ``w2ot`` adds an ELU on the scalar output and learns the quadratic's scale); identity
 pre-training is on N(m, (3σ)²) noise matched to the data (``w2ot``: uniform on [−5, 5]^D) and only for f
