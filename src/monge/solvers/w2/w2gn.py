@@ -55,7 +55,8 @@ class W2GN(W2Solver):
         rank: rank of the convex-quadratic input layers (1).
         activation: ``"celu"`` (paper) or ``"softplus"``.
         strong_convexity: β of both potentials (1e-4, benchmark notebooks).
-        init_std: std of the initial weights (0.05 = 1/20 as in the W2GN code).
+        init_std: std of the initial weights (0.05 = 1/20 as in the W2GN code; the W2 benchmark's DenseICNN
+            uses 0.1, which with ``cycle_weight_x=2`` trains far better on its D = 32 pair: see the README).
         lr: Adam learning rate for both potentials (1e-3).
         betas: Adam betas (PyTorch default (0.9, 0.999), as in the benchmark notebooks).
         lr_decay: anneal the learning rate to 1 % of ``lr`` over ``steps`` with a cosine schedule (monge's
