@@ -25,8 +25,8 @@ map loss E c(x, T(x)) − g(T(x)) (g held constant).
 
 **Bidirectional** (default): steps alternate; odd steps swap the roles: the map is T'(y) = y − ∇g(y)/2
 (target → source) and f is the dual potential. Both maps are learned, so the result has an inverse. With
-``bidirectional=False`` only the forward step is taken and f is still a potential (``inverse`` is then
-the untrained g's map; the result reports no inverse).
+``bidirectional=False`` only the forward step is taken and the result reports no inverse. f is still a
+potential then; OTT-JAX instead switches to a vector-valued network for the map in that mode.
 
 **Parametrisation.** monge stores the Brenier potentials ψ(x) = ½‖x‖² − f(x)/2 and φ(y) = ½‖y‖² − g(y)/2,
 each an :class:`~monge.nets.MLPPotential` with ``quadratic=True`` (MLP + ½‖x‖²): then T = ∇ψ and the inverse
