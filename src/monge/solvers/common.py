@@ -41,6 +41,15 @@ def check_int(solver: str, name: str, value: Any, *, minimum: int = 0) -> int:
     return value
 
 
+def check_betas(solver: str, betas: Any) -> tuple[float, float]:
+    """Two Adam betas in [0, 1) as a tuple of floats, else :class:`InvalidInputError` naming them."""
+    values = tuple(betas) if isinstance(betas, (tuple, list)) else ()
+    if len(values) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
+                                   for b in values):
+        raise InvalidInputError(f"{solver}: betas must be two numbers in [0, 1), got {betas!r}")
+    return float(values[0]), float(values[1])
+
+
 def check_choice(solver: str, name: str, value: Any, choices: Sequence[str]) -> Any:
     """``value`` if it is one of ``choices``, else :class:`InvalidInputError` naming it."""
     if value not in choices:

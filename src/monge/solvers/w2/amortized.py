@@ -58,7 +58,7 @@ from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.common import mean_of_last, prepare_data, pretrain_identity, seeded
+from monge.solvers.common import check_betas, mean_of_last, prepare_data, pretrain_identity, seeded
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 POTENTIALS = ("mlp", "icnn")
@@ -141,12 +141,7 @@ class AmortizedConjugate(W2Solver):
         for name, value in (("lr", lr), ("finetune_tol", finetune_tol)):
             if value <= 0:
                 raise InvalidInputError(f"{who}: {name} must be > 0, got {value!r}")
-        try:
-            betas = tuple(float(b) for b in betas)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}") from None
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}")
+        betas = check_betas(who, betas)
         sizes = {}
         for name, value in (("hidden_sizes", hidden_sizes), ("amortizer_hidden_sizes", amortizer_hidden_sizes)):
             if value is None:

@@ -48,8 +48,8 @@ from torch import nn
 
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import (adam, check_choice, check_hidden_sizes, check_number, mean_of_last, prepare_data,
-                                  seeded)
+from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_number, mean_of_last,
+                                  prepare_data, seeded)
 from monge.solvers.loop import train_loop
 from monge.errors import InvalidInputError
 
@@ -101,10 +101,7 @@ class ENOT(W2Solver):
             raise InvalidInputError(f"{who}: expectile must be in [0.5, 1), got {expectile!r}")
         self.expectile_weight = check_number(who, "expectile_weight", expectile_weight)
         self.lr = check_number(who, "lr", lr, positive=True)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-                and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}")
-        self.betas = (float(betas[0]), float(betas[1]))
+        self.betas = check_betas(who, betas)
         for name, value in (("lr_decay", lr_decay), ("bidirectional", bidirectional)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{who}: {name} must be true or false, got {value!r}")

@@ -40,7 +40,7 @@ from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, c
                                   seeded)
 from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
-from monge.solvers.common import adam
+from monge.solvers.common import adam, check_betas
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
@@ -113,9 +113,7 @@ class Makkuva(W2Solver):
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.inner_steps = check_int(who, "inner_steps", inner_steps, minimum=1)
         self.lr = check_number(who, "lr", lr, positive=True)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}")
-        self.betas = tuple(float(b) for b in betas)
+        self.betas = check_betas(who, betas)
         if not isinstance(convex, bool):
             raise InvalidInputError(f"{who}: convex must be True or False, got {convex!r}")
         self.convex = convex

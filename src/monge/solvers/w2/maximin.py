@@ -37,7 +37,7 @@ from monge.solvers.loop import train_loop
 from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
                                   seeded)
 from monge.solvers.w2.makkuva import pretrain_identity
-from monge.solvers.common import adam
+from monge.solvers.common import adam, check_betas
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
@@ -88,9 +88,7 @@ class ReversedMaximin(W2Solver):
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.inner_steps = check_int(who, "inner_steps", inner_steps, minimum=1)
         self.lr = check_number(who, "lr", lr, positive=True)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}")
-        self.betas = tuple(float(b) for b in betas)
+        self.betas = check_betas(who, betas)
         self.activation = check_choice(who, "activation", activation,
                                        ("celu", "relu", "silu", "softplus", "tanh", "leaky_relu", "elu"))
         if "icnn" in (self.potential, self.map.split("-")[0]) and activation not in ("celu", "softplus"):

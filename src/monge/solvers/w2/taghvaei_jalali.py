@@ -27,7 +27,6 @@ from typing import Any, Sequence
 import torch
 
 from monge.conjugate import AdamConjugate, LBFGSConjugate, conjugate
-from monge.errors import InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.icnn import DenseICNN
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
@@ -35,7 +34,7 @@ from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
 from monge.solvers.common import check_choice, check_hidden_sizes, check_int, check_number, prepare_data
 from monge.solvers.w2.makkuva import pretrain_identity
-from monge.solvers.common import adam
+from monge.solvers.common import adam, check_betas
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
@@ -130,9 +129,7 @@ class TaghvaeiJalali(W2Solver):
         self.direction = check_choice(who, "direction", direction, ("forward", "reverse"))
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.lr = check_number(who, "lr", lr, positive=True)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-            raise InvalidInputError(f"{who}: betas must be two numbers in [0, 1), got {betas!r}")
-        self.betas = tuple(float(b) for b in betas)
+        self.betas = check_betas(who, betas)
         self.conjugate_solver = check_choice(who, "conjugate_solver", conjugate_solver, ("lbfgs", "adam"))
         self.conjugate_iters = check_int(who, "conjugate_iters", conjugate_iters, minimum=1)
         self.conjugate_tol = check_number(who, "conjugate_tol", conjugate_tol, positive=True)

@@ -43,7 +43,7 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import adam, mean_of_last, prepare_data
+from monge.solvers.common import adam, check_betas, mean_of_last, prepare_data
 from monge.solvers.loop import train_loop
 
 MAPS = ("generator", "discriminator")
@@ -149,12 +149,7 @@ class _AdversarialMap(W2Solver):
         if (isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not math.isfinite(penalty)
                 or penalty < 0):
             raise InvalidInputError(f"{cls}: {self._penalty_name} must be a finite number >= 0, got {penalty!r}")
-        try:
-            betas_t = tuple(float(b) for b in betas)
-        except (TypeError, ValueError):
-            betas_t = ()
-        if len(betas_t) != 2 or not all(0 <= b < 1 for b in betas_t):
-            raise InvalidInputError(f"{cls}: betas must be two numbers in [0, 1), got {betas!r}")
+        betas_t = check_betas(cls, betas)
         if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
             raise InvalidInputError(f"{cls}: n_critic must be a positive integer, got {n_critic!r}")
         self.activation = activation
