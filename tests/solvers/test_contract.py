@@ -72,3 +72,17 @@ def test_bad_fit_input_is_named(name):
         solver.fit(x, x, steps=2, batch_size=0)
     with pytest.raises(InvalidInputError, match="source"):
         solver.fit(torch.full((8, 2), float("nan")), x, steps=2, batch_size=8)
+
+
+@pytest.mark.parametrize("name", SOLVER_NAMES)
+def test_training_time_is_recorded_also_when_stopped_early(name):
+    """The shared loop records ``history["train_time_s"]`` (one positive value, from the start of ``fit``),
+    whether training runs all its steps or a callback stops it."""
+    full, _ = fit_small(name, steps=3)
+    pair = GaussianPair(3, seed=0)
+    solver = get_solver(name, **SOLVERS[name].smoke_options)
+    stopped = solver.fit(pair.source, pair.target, steps=50, batch_size=64, generator=gen(0),
+                         callback=lambda progress: progress.step >= 2)
+    assert stopped.steps == 2 and len(stopped.history["loss"]) == 2
+    for result in (full, stopped):
+        assert len(result.history["train_time_s"]) == 1 and result.history["train_time_s"][0] > 0

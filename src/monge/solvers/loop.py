@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Sequence
 
 import torch
@@ -20,6 +21,7 @@ def train_loop(
     make_result: Callable[[int], W2Result],
     history: dict[str, list[float]],
     callback: Callback | None = None,
+    started: float | None = None,
 ) -> W2Result:
     """Run ``step(i)`` for i = 0 … steps−1 and return ``make_result(steps_done)``.
 
@@ -31,7 +33,17 @@ def train_loop(
     ``i − 1`` was computed: the last parameters whose loss was finite. :class:`TrainingDiverged` is then
     raised, naming the step and carrying ``make_result(i)`` (``None`` when ``i == 0``). The loop keeps two
     parameter snapshots (one copy per step).
+
+    When training ends (all steps, or stopped by the callback), ``history["train_time_s"]`` holds the seconds
+    since ``started`` (a ``time.perf_counter()`` value; pass the start of ``fit`` so set-up such as identity
+    pre-training counts; default: the start of the loop).
     """
+    started = time.perf_counter() if started is None else started
+
+    def finish(steps_done: int) -> W2Result:
+        history["train_time_s"] = [time.perf_counter() - started]
+        return make_result(steps_done)
+
     params = list(params)
     buffers = [[p.detach().clone() for p in params] for _ in range(2)]
     for i in range(steps):
@@ -48,5 +60,5 @@ def train_loop(
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         if callback is not None and callback(Progress(i + 1, steps, logs, lambda s=i + 1: make_result(s))):
-            return make_result(i + 1)
-    return make_result(steps)
+            return finish(i + 1)
+    return finish(steps)

@@ -249,8 +249,7 @@ class AmortizedConjugate(W2Solver):
             return logs
 
         result = train_loop(name="AmortizedConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result
 
     def _loss(self, f: Potential, amortizer: ResidualMap, f_params: list[torch.Tensor],

@@ -185,7 +185,6 @@ class ENOT(W2Solver):
             return logs
 
         result = train_loop(name="ENOT", steps=steps, params=[*psi.parameters(), *phi.parameters()], step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result
 

@@ -245,6 +245,5 @@ class LSOT(W2Solver):
             return logs
 
         result = train_loop(name="LSOT", steps=steps, params=[*dual_params, *map_params], step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result

@@ -210,6 +210,5 @@ class Makkuva(W2Solver):
 
         params = [*g.parameters(), *f.parameters()]
         result = train_loop(name="Makkuva", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            history=history, callback=callback, started=started)
         return result

@@ -188,6 +188,5 @@ class ReversedMaximin(W2Solver):
 
         params = [*T.parameters(), *f_net.parameters()]
         result = train_loop(name="ReversedMaximin", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            history=history, callback=callback, started=started)
         return result

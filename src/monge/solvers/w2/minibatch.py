@@ -201,8 +201,7 @@ class MinibatchConjugate(_ICNNPairSolver):
             return logs
 
         result = train_loop(name="MinibatchConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result
 
 
@@ -349,8 +348,7 @@ class WGANQC(_ICNNPairSolver):
             return logs
 
         result = train_loop(name="WGANQC", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            history=history, callback=callback, started=started)
         return result
 
 

@@ -206,6 +206,5 @@ class TaghvaeiJalali(W2Solver):
             return logs
 
         result = train_loop(name="TaghvaeiJalali", steps=steps, params=list(psi.parameters()), step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result

@@ -260,8 +260,7 @@ class _AdversarialMap(W2Solver):
             return logs
 
         result = train_loop(name=type(self).__name__, steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            make_result=make_result, history=history, callback=callback, started=started)
         return result
 
 

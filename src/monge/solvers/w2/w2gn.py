@@ -225,8 +225,7 @@ class W2GN(W2Solver):
             return logs
 
         result = train_loop(name="W2GN", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback)
-        history["train_time_s"] = [time.perf_counter() - started]
+                            history=history, callback=callback, started=started)
         return result
 
     def _loss(self, psi: Potential, psi_bar: Potential, x: torch.Tensor, y: torch.Tensor
