@@ -3,10 +3,11 @@
 >>> import torch, monge
 >>> pair = monge.GaussianPair(2, seed=1)
 >>> g = torch.Generator().manual_seed(0)
->>> result = monge.fit(pair.source, pair.target, steps=20, batch_size=64, generator=g,
-...                    hidden_sizes=[16, 16, 8], pretrain_steps=50)
->>> result.forward(pair.source.sample(5, g)).shape
-torch.Size([5, 2])
+>>> result = monge.fit(pair.source, pair.target, steps=20, batch_size=64, generator=g)   # solver="auto"
+>>> result.settings["chosen_solver"], result.forward(pair.source.sample(5, g)).shape
+('enot', torch.Size([5, 2]))
+>>> w2gn = monge.fit(pair.source, pair.target, solver="w2gn", steps=20, batch_size=64, generator=g,
+...                  hidden_sizes=[16, 16, 8], pretrain_steps=50)
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from monge.samplers import Empirical, Gaussian, GaussianMixture, PushForward, St
 from monge.solvers import W2GN, W2Result, available_solvers, get_solver  # noqa: E402
 
 
-def fit(source: Any, target: Any, *, solver: str = "w2gn", steps: int = 5000, batch_size: int = 1024,
+def fit(source: Any, target: Any, *, solver: str = "auto", steps: int = 5000, batch_size: int = 1024,
         generator: torch.Generator | None = None, callback: Any = None, **options: Any) -> W2Result:
     """Fit a transport map from ``source`` to ``target`` with a registered solver.
 
     ``source`` / ``target`` are samplers or ``(n, dim)`` tensors/arrays of samples (resampled with
-    replacement). ``options`` go to the solver's constructor (see its docstring for the defaults).
+    replacement). ``solver="auto"`` (default) picks monge's fastest accurate solver and settings for the
+    data's dimension and size (:mod:`monge.solvers.auto`); any registered name (``monge.available_solvers()``)
+    picks that one. ``options`` go to the solver's constructor (see its docstring for the defaults).
     Returns a :class:`W2Result` with ``forward``, ``inverse``, ``cost_estimate``, ``history``, ``save``.
     """
     return get_solver(solver, **options).fit(source, target, steps=steps, batch_size=batch_size,

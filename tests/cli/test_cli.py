@@ -220,3 +220,21 @@ def test_dims_and_budget_minutes_and_published_column(tmp_path):
     both = runner.invoke(app, ["bench", "--pair", "gaussian:2", "--time-budget", "5", "--budget-minutes", "1",
                                "--db", str(db)])
     assert both.exit_code == 1 and "not both" in both.output
+
+
+def test_bench_with_the_auto_solver(tmp_path):
+    """``monge bench --solver auto`` stores the run under "auto", with the chosen solver and its reason."""
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--solver", "auto", "--pair", "gaussian:2", "--steps", "20",
+                                 "--batch-size", "64", "--eval-every", "20", "--db", str(db), "--no-progress",
+                                 "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    with ResultStore(db) as store:
+        (run,) = store.runs()
+        assert (run["solver"], run["status"], run["steps_done"]) == ("auto", "finished", 20)
+        settings = run["config"]["solver_settings"]
+        assert settings["chosen_solver"] == "enot" and settings["hidden_sizes"] == [64, 64, 64]
+        assert settings["compile"] is False and "ENOT for D=2" in settings["reason"]
+        l2 = [e["value"] for e in store.evals(run["id"]) if e["metric"] == "l2_uvp_fwd"]
+        assert len(l2) == 1 and 0 <= l2[0] < 200
+    assert "auto" in result.stdout

@@ -179,3 +179,39 @@ def test_stacked_forward_equals_the_layerwise_definition():
     net = make_icnn(rank=3, seed=21)
     x = torch.randn(50, 5, generator=gen(22), dtype=torch.float64)
     torch.testing.assert_close(net(x), net.layerwise_forward(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["celu", "elu", "relu", "leaky_relu", "silu", "softplus", "tanh"])
+@pytest.mark.parametrize("quadratic", [False, True])
+def test_mlp_explicit_gradient_matches_autograd_and_trains_alike(activation, quadratic):
+    """MLPPotential's explicit value and gradient equal autograd's (float64, to rounding), and a loss of the
+    gradient gives the same parameter gradients either way (the explicit path is differentiable)."""
+    torch.manual_seed(0)
+    net = MLPPotential(5, [16, 12], activation=activation, quadratic=quadratic, dtype=torch.float64)
+    x = 3 * torch.randn(64, 5, dtype=torch.float64)   # both signs of every pre-activation, softplus's linear part
+    value, grad = net.explicit_value_and_gradient(x)
+    ref_value, ref_grad = net.autograd_value_and_gradient(x)
+    assert torch.allclose(value, ref_value, atol=1e-12) and torch.allclose(grad, ref_grad, atol=1e-9)
+    params = list(net.parameters())   # biases may not move the gradient (the output one; all for ReLU nets)
+
+    def grads(loss):
+        found = torch.autograd.grad(loss, params, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, found)]
+
+    weights = [i for i, (name, _) in enumerate(net.named_parameters()) if name.endswith("weight")]
+    for i, (a, b) in enumerate(zip(grads(grad.square().sum()), grads(ref_grad.square().sum()))):
+        assert torch.allclose(a, b, atol=1e-8)
+        assert i not in weights or b.abs().sum() > 0
+
+
+def test_mlp_frozen_forward_passes_gradient_to_the_input_only():
+    torch.manual_seed(0)
+    net = MLPPotential(3, [8], activation="elu", quadratic=True)
+    x = torch.randn(10, 3, requires_grad=True)
+    out = net.frozen_forward(x)
+    assert torch.allclose(out, net(x))
+    out.sum().backward()
+    assert x.grad is not None and torch.allclose(x.grad, net.gradient(x.detach()), atol=1e-6)
+    assert all(p.grad is None for p in net.parameters())
+    with pytest.raises(DimensionMismatchError):
+        net.explicit_value_and_gradient(torch.randn(4, 2))

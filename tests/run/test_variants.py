@@ -29,11 +29,12 @@ def test_labels_are_what_the_store_records(tmp_path):
 
 def test_w2_hd_preset_covers_every_w2_ot_solver():
     """The leaderboard preset runs every registered W2 OT solver (the WGAN map learners are W2GAN's baselines,
-    not OT solvers) on D = 2, 8, 32, and every per-solver option set builds a valid solver."""
+    not OT solvers; ``auto`` picks one of the others) on D = 2, 8, 32, and every per-solver option set builds
+    a valid solver."""
     from monge.solvers import available_solvers, get_solver
 
     preset = get_preset("w2-hd")
-    expected = set(available_solvers()) - {"wgan-gp-map", "wgan-lp-map"}
+    expected = set(available_solvers()) - {"wgan-gp-map", "wgan-lp-map", "auto"}
     assert set(preset.solvers) == expected
     assert preset.pairs == ("w2b-mix:2", "w2b-mix:8", "w2b-mix:32")
     for solver, options in preset.solver_options.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from monge.errors import DimensionMismatchError, InvalidInputError
@@ -25,6 +26,25 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(_ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+def _derivative(activation: str, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """σ'(z) from the pre-activation z and the activation h = σ(z), for the activations of ``_ACTIVATIONS``
+    with their PyTorch defaults (ELU/CELU α = 1, LeakyReLU slope 0.01, Softplus β = 1)."""
+    if activation in ("elu", "celu"):
+        return torch.where(z > 0, 1.0, h + 1.0)
+    if activation == "relu":
+        return (z > 0).to(z.dtype)
+    if activation == "leaky_relu":
+        return torch.where(z > 0, 1.0, 0.01)
+    if activation == "tanh":
+        return 1.0 - h.square()
+    if activation == "softplus":
+        return torch.where(z > 20, 1.0, torch.sigmoid(z))      # nn.Softplus is linear above threshold 20
+    if activation == "silu":
+        s = torch.sigmoid(z)
+        return s * (1.0 + z * (1.0 - s))
+    raise InvalidInputError(f"no explicit derivative for activation {activation!r}")
 
 
 def _check(x: torch.Tensor, dim: int, who: str) -> None:
@@ -57,6 +77,49 @@ class MLPPotential(Potential):
         _check(x, self.dim, "MLPPotential")
         out = self.net(x).squeeze(-1)
         return out + 0.5 * x.square().sum(-1) if self.quadratic else out
+
+    def explicit_value_and_gradient(self, x: torch.Tensor, *, frozen: bool = False
+                                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(x) and ∇f(x) by explicit forward operations (a manual backward pass through the layers).
+
+        Equal to :meth:`value_and_gradient` (autograd) up to rounding. Training through it needs a single
+        backward instead of autograd's double backward, and it is a plain forward graph that
+        ``torch.compile`` can fuse (ENOT's ``compile=True`` path); in eager mode autograd is as fast or faster.
+        ``frozen=True`` uses detached parameters: the outputs still depend on ``x`` but no gradient reaches
+        the parameters (a network held constant inside a loss).
+        """
+        value, grad = self._evaluate(x, frozen=frozen, with_gradient=True)
+        assert grad is not None
+        return value, grad
+
+    def frozen_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) computed with detached parameters: differentiable in ``x``, no gradient to the parameters."""
+        return self._evaluate(x, frozen=True, with_gradient=False)[0]
+
+    def _evaluate(self, x: torch.Tensor, *, frozen: bool, with_gradient: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        _check(x, self.dim, "MLPPotential")
+        layers = [(m.weight.detach(), m.bias.detach()) if frozen else (m.weight, m.bias)
+                  for m in self.net if isinstance(m, nn.Linear)]
+        h, pre, post = x, [], []
+        for weight, bias in layers[:-1]:
+            z = F.linear(h, weight, bias)
+            h = self._act(z)
+            pre.append(z)
+            post.append(h)
+        value = F.linear(h, *layers[-1]).squeeze(-1)
+        if not with_gradient:
+            return (value + 0.5 * x.square().sum(-1) if self.quadratic else value), None
+        grad = layers[-1][0]                                   # (1, width): ∂f/∂h of the last hidden layer
+        for (weight, _), z, h in zip(reversed(layers[:-1]), reversed(pre), reversed(post)):
+            grad = (grad * _derivative(self.activation, z, h)) @ weight
+        grad = grad.expand(x.shape[0], self.dim)
+        if self.quadratic:
+            value, grad = value + 0.5 * x.square().sum(-1), grad + x
+        return value, grad
+
+    def _act(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net[1](z) if len(self.net) > 1 else z
 
     def config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "dim": self.dim, "hidden_sizes": self.hidden_sizes,

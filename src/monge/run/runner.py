@@ -389,7 +389,7 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
         steps_requested=cfg.steps,
         batch_size=cfg.batch_size,
         eval_every=cfg.eval_interval,
-        config={**cfg.to_dict(), "solver_settings": _safe_settings(solver)},
+        config={**cfg.to_dict(), "solver_settings": _safe_settings(solver, pair, cfg)},
         versions=environment_versions(getattr(pair, "device", "cpu")),
     )
     task = bar.add_task(f"[{index + 1}/{total}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
@@ -460,8 +460,12 @@ def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: 
     return [_summary_from_row(row) for row in store.leaderboard(run_ids)]
 
 
-def _safe_settings(solver: Any) -> dict[str, Any]:
+def _safe_settings(solver: Any, pair: Any = None, cfg: Any = None) -> dict[str, Any]:
+    """The solver's settings for the run's record; for ``auto``, those of the solver it will choose."""
     try:
+        if pair is not None and cfg is not None and hasattr(solver, "plan") and hasattr(solver, "settings_for"):
+            return solver.settings_for(solver.plan(pair.source, pair.target, steps=cfg.steps,
+                                                   batch_size=cfg.batch_size))
         settings = solver.settings()
         return dict(settings) if isinstance(settings, Mapping) else {}
     except Exception:  # noqa: BLE001 - settings are informational only

@@ -24,3 +24,6 @@ __all__ += ["MinibatchConjugate", "WGANQC"]
 from monge.solvers.w2.enot import ENOT  # noqa: E402
 
 __all__ += ["ENOT"]
+from monge.solvers.auto import Auto, AutoChoice, choose_solver  # noqa: E402
+
+__all__ += ["Auto", "AutoChoice", "choose_solver"]

@@ -48,8 +48,8 @@ from torch import nn
 
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_number, mean_of_last,
-                                  prepare_data, seeded)
+from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_number,
+                                  compiled_or_eager, mean_of_last, prepare_data, seeded)
 from monge.solvers.loop import train_loop
 from monge.errors import InvalidInputError
 
@@ -75,6 +75,9 @@ class ENOT(W2Solver):
         lr_decay: cosine decay of the learning rate to 0 over ``steps`` (False: OTT-JAX's default is a
             constant rate; monge's benchmark presets turn it on so a fixed-length run ends steady).
         bidirectional: alternate forward and backward steps (True); False trains the forward map only.
+        compile: compute the networks' gradients by their explicit formula and compile each step's losses
+            with ``torch.compile`` (False; opt-in: the first steps pay about 10 s of compilation on CPU, then
+            a step takes about 0.6× the time; falls back to eager with a warning if compilation fails).
     """
 
     paper = ("D. Buzun, N. Bobrin, D. V. Dylov. ENOT: Expectile Regularization for Fast and Accurate Training of "
@@ -92,6 +95,7 @@ class ENOT(W2Solver):
         betas: Sequence[float] = (0.9, 0.9),
         lr_decay: bool = False,
         bidirectional: bool = True,
+        compile: bool = False,
     ):
         who = "ENOT"
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes) or [128, 128, 128, 128]
@@ -102,27 +106,39 @@ class ENOT(W2Solver):
         self.expectile_weight = check_number(who, "expectile_weight", expectile_weight)
         self.lr = check_number(who, "lr", lr, positive=True)
         self.betas = check_betas(who, betas)
-        for name, value in (("lr_decay", lr_decay), ("bidirectional", bidirectional)):
+        for name, value in (("lr_decay", lr_decay), ("bidirectional", bidirectional), ("compile", compile)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{who}: {name} must be true or false, got {value!r}")
-        self.lr_decay, self.bidirectional = lr_decay, bidirectional
+        self.lr_decay, self.bidirectional, self.compile = lr_decay, bidirectional, compile
 
     def settings(self) -> dict[str, Any]:
         return {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "expectile": self.expectile,
                 "expectile_weight": self.expectile_weight, "lr": self.lr, "betas": list(self.betas),
-                "lr_decay": self.lr_decay, "bidirectional": self.bidirectional}
+                "lr_decay": self.lr_decay, "bidirectional": self.bidirectional,
+                "compile": self.compile}
 
     def _step_losses(self, mover: MLPPotential, dual: MLPPotential, x: torch.Tensor, y: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Losses of one ENOT step moving x (samples of the mover's side) onto y.
 
         ``mover`` is the Brenier potential of the map (T = ∇mover), ``dual`` the Brenier potential on the y
-        side, whose Kantorovich potential is g(y) = ‖y‖² − 2·dual(y). Returns (loss of dual, loss of mover, logs).
+        side, whose Kantorovich potential is g(y) = ‖y‖² − 2·dual(y). Returns (loss of dual, loss of mover,
+        dual value ≈ W2², expectile regulariser), the last two detached. With ``compile`` every evaluation
+        uses the networks' explicit gradient (a plain forward graph for ``torch.compile``), else autograd.
         """
-        def kantorovich(z: torch.Tensor) -> torch.Tensor:
-            return z.square().sum(1) - 2.0 * dual(z)
+        explicit = self.compile
 
-        y_hat = mover.gradient(x)                                # T(x) with the graph to the mover's parameters
+        def kantorovich(z: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+            if frozen:
+                value = dual.frozen_forward(z)
+            else:
+                value = dual.explicit_value_and_gradient(z)[0] if explicit else dual(z)
+            return z.square().sum(1) - 2.0 * value
+
+        if explicit:
+            y_hat = mover.explicit_value_and_gradient(x)[1]     # T(x) with the graph to the mover's parameters
+        else:
+            y_hat = mover.gradient(x)
         y_hat_const = y_hat.detach()
         g_y = kantorovich(y)
         g_conj_x = (x - y_hat_const).square().sum(1) - kantorovich(y_hat_const)   # ≈ g^c(x)
@@ -132,12 +148,8 @@ class ENOT(W2Solver):
         regulariser = expectile_loss(gap_y, self.expectile).mean() + expectile_loss(gap_x, self.expectile).mean()
         dual_value = (g_y + g_conj_x).mean()                   # ≈ W2² for the ‖·‖² cost
         dual_loss = self.expectile_weight * regulariser - dual_value
-        dual.requires_grad_(False)
-        map_loss = ((x - y_hat).square().sum(1) - kantorovich(y_hat)).mean()
-        dual.requires_grad_(True)
-        logs = {"loss": float(dual_loss.detach() + map_loss.detach()), "w2_dual": 0.5 * float(dual_value.detach()),
-                "expectile_loss": float(regulariser.detach())}
-        return dual_loss, map_loss, logs
+        map_loss = ((x - y_hat).square().sum(1) - kantorovich(y_hat, frozen=True)).mean()
+        return dual_loss, map_loss, dual_value.detach(), regulariser.detach()
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
@@ -166,6 +178,8 @@ class ENOT(W2Solver):
                             cost_estimate=mean_of_last(history["w2_dual"]), history=history,
                             settings=self.settings(), steps=step)
 
+        losses = compiled_or_eager(self._step_losses, "ENOT") if self.compile else self._step_losses
+
         def step(i: int) -> dict[str, float]:
             forward = i % 2 == 0 or not self.bidirectional
             mover, dual = (psi, phi) if forward else (phi, psi)
@@ -173,7 +187,9 @@ class ENOT(W2Solver):
             y = target.sample(batch_size, generator)
             if not forward:
                 x, y = y, x
-            dual_loss, map_loss, logs = self._step_losses(mover, dual, x, y)
+            dual_loss, map_loss, dual_value, regulariser = losses(mover, dual, x, y)
+            logs = {"loss": (dual_loss.detach() + map_loss.detach()).item(), "w2_dual": 0.5 * dual_value.item(),
+                    "expectile_loss": regulariser.item()}
             if math.isfinite(logs["loss"]):
                 for net in (mover, dual):
                     optimizers[id(net)].zero_grad(set_to_none=True)

@@ -33,8 +33,8 @@ from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import (adam, check_choice, check_nonnegative, check_positive, mean_of_last,
-                                  prepare_data, pretrain_identity, seeded)
+from monge.solvers.common import (adam, check_choice, check_nonnegative, check_positive, compiled_or_eager,
+                                  mean_of_last, prepare_data, pretrain_identity, seeded)
 from monge.solvers.loop import train_loop
 
 
@@ -206,7 +206,7 @@ class W2GN(W2Solver):
                             cost_estimate=mean_of_last(history["w2_dual"]), history=history,
                             settings=self.settings(), steps=step)
 
-        loss_fn = _compiled_or_eager(self._loss) if self.compile else self._loss
+        loss_fn = compiled_or_eager(self._loss, "W2GN") if self.compile else self._loss
 
         def step(i: int) -> dict[str, float]:
             x = source.sample(batch_size, generator)
@@ -254,23 +254,3 @@ class W2GN(W2Solver):
             dual = (0.5 * x.square().sum(1).mean() + 0.5 * y.square().sum(1).mean()
                     - psi_x.mean() - ((y_inv * y).sum(1) - psi_y_inv).mean())
         return loss, cycle.detach(), dual
-
-
-def _compiled_or_eager(fn):
-    """``torch.compile(fn)``, falling back to ``fn`` (with a warning) if compilation fails at first call."""
-    import warnings
-
-    compiled = torch.compile(fn)
-    state = {"fn": compiled}
-
-    def call(*args):
-        if state["fn"] is compiled:
-            try:
-                return compiled(*args)
-            except Exception as exc:  # noqa: BLE001 - any backend failure: run eagerly instead
-                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); W2GN continues uncompiled",
-                              RuntimeWarning, stacklevel=3)
-                state["fn"] = fn
-        return state["fn"](*args)
-
-    return call
