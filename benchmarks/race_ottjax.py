@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             marks = "  ".join(f"{m['minutes']:g} min: {m['l2_uvp']:.3f} % (cos {m['cos']:.3f}, {m['steps']} steps)"
                               for m in out["marks"])
             first = f" [{out['first_compile_s']:.1f} s]" if "first_compile_s" in out else ""
-            print(f"D={dim:<3} {job:<12} {out['steps_per_s']:7.1f} steps/s  compile {out['compile_s']:5.1f} s{first}  "
+            print(f"D={dim:<3} {job:<12} {out['steps_per_s']:7.2f} steps/s  compile {out['compile_s']:5.1f} s{first}  "
                   f"{marks}  load {load_before[0]:.2f} -> {out['load_after'][0]:.2f}", flush=True)
             if args.json:
                 with args.json.open("a") as fh:
