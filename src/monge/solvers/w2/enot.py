@@ -125,19 +125,14 @@ class ENOT(W2Solver):
 
         ``mover`` is the Brenier potential of the map (T = ∇mover), ``dual`` the Brenier potential on the y
         side, whose Kantorovich potential is g(y) = ‖y‖² − 2·dual(y). Returns (loss of dual, loss of mover,
-        dual value ≈ W2², expectile regulariser), the last two detached. With ``compile`` every evaluation
-        uses the networks' explicit gradient (a plain forward graph for ``torch.compile``), else autograd.
+        dual value ≈ W2², expectile regulariser), the last two detached. With ``compile`` the map ∇mover uses
+        the network's explicit gradient (a plain forward graph for ``torch.compile``), else autograd. The map
+        loss sees the dual with detached parameters (``frozen_forward``), so it trains the mover only.
         """
-        explicit = self.compile
-
         def kantorovich(z: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-            if frozen:
-                value = dual.frozen_forward(z)
-            else:
-                value = dual.explicit_value_and_gradient(z)[0] if explicit else dual(z)
-            return z.square().sum(1) - 2.0 * value
+            return z.square().sum(1) - 2.0 * (dual.frozen_forward(z) if frozen else dual(z))
 
-        if explicit:
+        if self.compile:
             y_hat = mover.explicit_value_and_gradient(x)[1]     # T(x) with the graph to the mover's parameters
         else:
             y_hat = mover.gradient(x)
