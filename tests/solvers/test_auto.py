@@ -67,6 +67,8 @@ def test_fit_reports_the_choice_and_uses_the_capped_batch():
 def test_compile_option_overrides_the_choice():
     pair = GaussianPair(2, seed=0)
     assert Auto().plan(pair.source, pair.target, steps=COMPILE_MIN_STEPS).options["compile"] is True
+    planned = Auto(compile=False).settings_for_run(pair.source, pair.target, steps=COMPILE_MIN_STEPS, batch_size=8)
+    assert planned["chosen_solver"] == "enot" and planned["compile"] is False and planned["batch_size"] == 8
     result = Auto(compile=False).fit(pair.source, pair.target, steps=COMPILE_MIN_STEPS, batch_size=8,
                                      generator=gen(0), callback=lambda p: p.step >= 3)
     assert result.settings["compile"] is False and result.steps == 3

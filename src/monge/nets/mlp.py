@@ -78,17 +78,14 @@ class MLPPotential(Potential):
         out = self.net(x).squeeze(-1)
         return out + 0.5 * x.square().sum(-1) if self.quadratic else out
 
-    def explicit_value_and_gradient(self, x: torch.Tensor, *, frozen: bool = False
-                                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def explicit_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x) and ∇f(x) by explicit forward operations (a manual backward pass through the layers).
 
         Equal to :meth:`value_and_gradient` (autograd) up to rounding. Training through it needs a single
         backward instead of autograd's double backward, and it is a plain forward graph that
         ``torch.compile`` can fuse (ENOT's ``compile=True`` path); in eager mode autograd is as fast or faster.
-        ``frozen=True`` uses detached parameters: the outputs still depend on ``x`` but no gradient reaches
-        the parameters (a network held constant inside a loss).
         """
-        value, grad = self._evaluate(x, frozen=frozen, with_gradient=True)
+        value, grad = self._evaluate(x, frozen=False, with_gradient=True)
         assert grad is not None
         return value, grad
 

@@ -463,10 +463,10 @@ def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: 
 def _safe_settings(solver: Any, pair: Any = None, cfg: Any = None) -> dict[str, Any]:
     """The solver's settings for the run's record; for ``auto``, those of the solver it will choose."""
     try:
-        if pair is not None and cfg is not None and hasattr(solver, "plan") and hasattr(solver, "settings_for"):
-            return solver.settings_for(solver.plan(pair.source, pair.target, steps=cfg.steps,
-                                                   batch_size=cfg.batch_size))
-        settings = solver.settings()
+        if pair is not None and cfg is not None and hasattr(solver, "settings_for_run"):
+            settings = solver.settings_for_run(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size)
+        else:
+            settings = solver.settings()
         return dict(settings) if isinstance(settings, Mapping) else {}
     except Exception:  # noqa: BLE001 - settings are informational only
         return {}

@@ -102,7 +102,9 @@ class Auto(W2Solver):
 
     def plan(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024) -> AutoChoice:
         """The choice :meth:`fit` makes for these data (samplers or sample tensors) and budget, without fitting."""
-        source, target = prepare_data(source, target, steps, batch_size)
+        return self._plan(*prepare_data(source, target, steps, batch_size), steps=steps, batch_size=batch_size)
+
+    def _plan(self, source: Any, target: Any, *, steps: int, batch_size: int) -> AutoChoice:
         sizes = [n for n in (_finite_size(source), _finite_size(target)) if n is not None]
         choice = choose_solver(source.dim, steps=steps, batch_size=batch_size, n_samples=min(sizes) if sizes else None)
         if self.compile is not None and self.compile != choice.options.get("compile"):
@@ -110,8 +112,12 @@ class Auto(W2Solver):
                              reason=f"{choice.reason}; compile={self.compile} by request")
         return choice
 
-    def settings_for(self, choice: AutoChoice) -> dict[str, Any]:
-        """The settings of a result fitted with ``choice``: the chosen solver, its settings, and the reason."""
+    def settings_for_run(self, source: Any, target: Any, *, steps: int, batch_size: int) -> dict[str, Any]:
+        """The settings :meth:`fit` will record: the chosen solver, its settings, the batch and the reason."""
+        return self._result_settings(self.plan(source, target, steps=steps, batch_size=batch_size))
+
+    @staticmethod
+    def _result_settings(choice: AutoChoice) -> dict[str, Any]:
         return {"chosen_solver": choice.solver, **get_solver(choice.solver, **choice.options).settings(),
                 "batch_size": choice.batch_size, "reason": choice.reason}
 
@@ -119,7 +125,7 @@ class Auto(W2Solver):
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Choose by the data's dimension, size and ``steps`` (:meth:`plan`), then fit the chosen solver."""
         source, target = prepare_data(source, target, steps, batch_size)
-        choice = self.plan(source, target, steps=steps, batch_size=batch_size)
+        choice = self._plan(source, target, steps=steps, batch_size=batch_size)
         result = get_solver(choice.solver, **choice.options).fit(source, target, steps=steps, batch_size=choice.batch_size,
                                                                  generator=generator, callback=callback)
-        return replace(result, solver=self.name, settings=self.settings_for(choice))
+        return replace(result, solver=self.name, settings=self._result_settings(choice))
