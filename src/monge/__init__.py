@@ -20,11 +20,12 @@ __version__ = "0.1.0"
 
 from monge.errors import (CheckpointError, DimensionMismatchError, InvalidInputError, MongeError, StoreError,  # noqa: E402
                           TrainingDiverged, UnknownNameError)
-from monge.metrics import discrete_w2, evaluate, l2_uvp  # noqa: E402
+from monge.metrics import discrete_w1, discrete_w2, evaluate, l2_uvp  # noqa: E402
 from monge.nets import DenseICNN, MLPPotential, ResidualMap  # noqa: E402
-from monge.pairs import BenchmarkPair, GaussianPair, SamplePair, ToyPair, available_pairs, make_pair  # noqa: E402
+from monge.pairs import (BenchmarkPair, FunnelPair, GaussianPair, SamplePair, ToyPair, W1BenchmarkPair,  # noqa: E402
+                         available_pairs, make_pair)
 from monge.samplers import Empirical, Gaussian, GaussianMixture, PushForward, StandardNormal  # noqa: E402
-from monge.solvers import W2GN, W2Result, available_solvers, get_solver  # noqa: E402
+from monge.solvers import W1Result, W2GN, W2Result, available_solvers, get_solver  # noqa: E402
 
 
 def fit(source: Any, target: Any, *, solver: str = "auto", steps: int = 5000, batch_size: int = 1024,
@@ -37,19 +38,40 @@ def fit(source: Any, target: Any, *, solver: str = "auto", steps: int = 5000, ba
     picks that one. ``options`` go to the solver's constructor (see its docstring for the defaults).
     Returns a :class:`W2Result` with ``forward``, ``inverse``, ``cost_estimate``, ``history``, ``save``.
     """
-    return get_solver(solver, **options).fit(source, target, steps=steps, batch_size=batch_size,
-                                             generator=generator, callback=callback)
+    built = get_solver(solver, **options)
+    if getattr(built, "cost", "w2") != "w2":
+        raise InvalidInputError(f"solver {solver!r} fits a W1 critic, not a map: use monge.fit_critic(source, target, "
+                                f"solver={solver!r})")
+    return built.fit(source, target, steps=steps, batch_size=batch_size, generator=generator, callback=callback)
+
+
+def fit_critic(source: Any, target: Any, *, solver: str = "wgan-lp", steps: int = 5000, batch_size: int = 1024,
+               generator: torch.Generator | None = None, callback: Any = None, **options: Any) -> W1Result:
+    """Fit a distance-cost (W1) critic between ``source`` (P) and ``target`` (Q) with a registered W1 solver.
+
+    The critic f approximately maximises E_Q f − E_P f over 1-Lipschitz functions (the Kantorovich–Rubinstein
+    dual): ``result.w1_estimate`` estimates W1(P, Q), ``result.gradient(y)`` the direction in which the optimal
+    plan moves mass arriving at y, ``result.dual_value(x, y)`` the dual on fresh samples. ``solver`` is any
+    name of ``monge.available_solvers(cost="w1")``; the default, WGAN-LP, has the best published mean gradient
+    cosine on the W1 benchmark. ``options`` go to the solver's constructor.
+    """
+    built = get_solver(solver, **options)
+    if getattr(built, "cost", "w2") != "w1":
+        raise InvalidInputError(f"solver {solver!r} fits a W2 map, not a W1 critic: use monge.fit(source, target, "
+                                f"solver={solver!r})")
+    return built.fit(source, target, steps=steps, batch_size=batch_size, generator=generator, callback=callback)
 
 
 __all__ = [
-    "__version__", "fit",
+    "__version__", "fit", "fit_critic",
     # errors
     "MongeError", "InvalidInputError", "DimensionMismatchError", "UnknownNameError", "CheckpointError",
     "StoreError", "TrainingDiverged",
     # building blocks
     "DenseICNN", "MLPPotential", "ResidualMap",
     "StandardNormal", "Gaussian", "GaussianMixture", "Empirical", "PushForward",
-    "W2GN", "W2Result", "get_solver", "available_solvers",
-    "SamplePair", "BenchmarkPair", "GaussianPair", "ToyPair", "make_pair", "available_pairs",
-    "evaluate", "l2_uvp", "discrete_w2",
+    "W2GN", "W2Result", "W1Result", "get_solver", "available_solvers",
+    "SamplePair", "BenchmarkPair", "W1BenchmarkPair", "GaussianPair", "FunnelPair", "ToyPair", "make_pair",
+    "available_pairs",
+    "evaluate", "l2_uvp", "discrete_w2", "discrete_w1",
 ]

@@ -34,7 +34,7 @@ def test_w2_hd_preset_covers_every_w2_ot_solver():
     from monge.solvers import available_solvers, get_solver
 
     preset = get_preset("w2-hd")
-    expected = set(available_solvers()) - {"wgan-gp-map", "wgan-lp-map", "auto"}
+    expected = set(available_solvers(cost="w2")) - {"wgan-gp-map", "wgan-lp-map", "auto"}
     assert set(preset.solvers) == expected
     assert preset.pairs == ("w2b-mix:2", "w2b-mix:8", "w2b-mix:32")
     for solver, options in preset.solver_options.items():

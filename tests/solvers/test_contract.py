@@ -8,7 +8,7 @@ import torch
 from monge.pairs import GaussianPair
 from monge.solvers import SOLVERS, W2Result, available_solvers, get_solver
 
-SOLVER_NAMES = available_solvers()
+SOLVER_NAMES = available_solvers(cost="w2")
 
 
 def gen(seed: int) -> torch.Generator:

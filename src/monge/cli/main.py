@@ -83,15 +83,31 @@ def _root(
 
 
 def _with_dims(pairs: list[str], dims: list[int]) -> list[str]:
-    """Every ``family:<int>`` spec in ``pairs`` once per dimension in ``dims`` (other specs unchanged)."""
+    """Every ``family:<D>`` or ``family:<D>:<rest>`` spec in ``pairs`` once per dimension in ``dims`` (the first
+    number after the family is the dimension; other specs unchanged)."""
     if any(d <= 0 for d in dims):
         raise InvalidInputError(f"--dims must be positive integers, got {dims}")
     out: list[str] = []
     for spec in pairs:
         family, sep, arg = spec.partition(":")
-        candidates = [f"{family}:{d}" for d in dims] if sep and arg.strip().isdigit() else [spec]
+        first, sep2, rest = arg.partition(":")
+        tail = f":{rest}" if sep2 else ""
+        candidates = [f"{family}:{d}{tail}" for d in dims] if sep and first.strip().isdigit() else [spec]
         out.extend(c for c in candidates if c not in out)
     return out
+
+
+DEFAULT_W2_SOLVER = "w2gn"
+DEFAULT_W1_SOLVER = "wgan-lp"
+
+
+def _default_solver(pairs: list[str], pair_root: Path | None) -> str:
+    """The solver ``monge bench --pair ...`` runs without ``--solver``: W2GN, or WGAN-LP when every pair carries
+    W1 ground truth."""
+    from monge.pairs import make_pair
+
+    costs = {getattr(make_pair(spec, root=pair_root), "cost", None) for spec in pairs}
+    return DEFAULT_W1_SOLVER if costs == {"w1"} else DEFAULT_W2_SOLVER
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -125,7 +141,8 @@ def _console(stderr: bool = False) -> Any:
 @app.command()
 @_handle_errors
 def bench(
-    solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Solver name (repeatable). Default: w2gn."),
+    solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Solver name (repeatable; `monge solvers` lists them). Default: the preset's; "
+                                                           "without a preset w2gn, or wgan-lp when every pair has W1 ground truth."),
     pair: Optional[List[str]] = typer.Option(None, "--pair", "-p",
                                              help="Pair spec such as gaussian:16 or toy:swiss_roll (repeatable)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default 1000)."),
@@ -143,7 +160,7 @@ def bench(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
     pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files "
-                                             "(for w2b-mix:<D>; see `monge pairs list`)."),
+                                             "(for w2b-mix:<D> and w1b-funnel:<D>:<N>; see `monge pairs list`)."),
     dims: Optional[List[int]] = typer.Option(None, "--dims", help="Dimension (repeatable): replaces the dimension "
                                              "of every pair spec of the form family:<D> (e.g. --preset w2-hd --dims 2 "
                                              "--dims 16)."),
@@ -155,7 +172,7 @@ def bench(
 ) -> None:
     """Train solvers on pairs, evaluate them, store the runs and print a leaderboard."""
     from monge.run.presets import Preset, get_preset
-    from monge.run.runner import leaderboard_table, run_bench, validate_configs
+    from monge.run.runner import leaderboard_tables, run_bench, validate_configs
     from monge.run.store import ResultStore
 
     if threads is not None and threads <= 0:
@@ -166,7 +183,9 @@ def bench(
     else:
         if not pair:
             raise InvalidInputError("no pair given: pass --pair SPEC (e.g. --pair gaussian:2) or --preset NAME")
-        base = Preset(name="custom", description="", solvers=("w2gn",), pairs=tuple(pair), steps=1000, batch_size=256)
+        base = Preset(name="custom", description="",
+                      solvers=tuple(solver) if solver else (_default_solver(pair, pair_root),), pairs=tuple(pair),
+                      steps=1000, batch_size=256)
     if budget_minutes is not None:
         if time_budget is not None:
             raise InvalidInputError("pass either --time-budget (seconds) or --budget-minutes, not both")
@@ -185,7 +204,8 @@ def bench(
     err = _console(stderr=True)
     with ResultStore(db) as store:
         summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines)
-    _console().print(leaderboard_table(summaries))
+    for table in leaderboard_tables(summaries):
+        _console().print(table)
     for s in summaries:
         if s.error:
             err.print(f"run {s.run_id} ({s.solver} on {s.pair}, seed {s.seed}) {s.status}: {s.error}",
@@ -206,7 +226,7 @@ def results(
     limit: Optional[int] = typer.Option(None, "--limit", help="Show at most N runs (the newest)."),
 ) -> None:
     """List stored runs with their final and best metrics."""
-    from monge.run.runner import leaderboard_table
+    from monge.run.runner import leaderboard_tables
     from monge.run.store import STATUSES, ResultStore
 
     if status is not None and status not in STATUSES:
@@ -218,11 +238,31 @@ def results(
     if not rows:
         typer.echo(f"no runs stored in {db} match")
         return
-    _console().print(leaderboard_table(rows, title=f"runs in {db}"))
+    for table in leaderboard_tables(rows, title=f"runs in {db}"):
+        _console().print(table)
     for row in rows:
         if row.get("error"):
             typer.echo(f"run {row['id']} ({row['solver']} on {row['pair']}, seed {row['seed']}) {row['status']}: "
                        f"{row['error']}")
+
+
+@app.command()
+@_handle_errors
+def solvers(
+    cost: Optional[str] = typer.Option(None, "--cost", help="Only W2 (map) or W1 (critic) solvers: w2 or w1."),
+) -> None:
+    """List the registered solvers: name, cost (W2 map / W1 critic), and the paper each one implements."""
+    from rich.table import Table
+
+    from monge.solvers import SOLVERS, available_solvers
+
+    table = Table(title="solvers", show_lines=False)
+    for column in ("name", "cost", "paper"):
+        table.add_column(column)
+    for name in available_solvers(cost=None if cost is None else cost.strip().lower()):
+        cls = SOLVERS[name]
+        table.add_row(name, str(getattr(cls, "cost", "w2")).upper(), str(getattr(cls, "paper", "")))
+    _console().print(table)
 
 
 pairs_app = typer.Typer(help="Benchmark pair families.", no_args_is_help=True)

@@ -8,3 +8,8 @@ from monge.metrics.w2 import (baseline_metrics, cosine, cost_error, discrete_ot_
                               l2_uvp)
 
 __all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_ot_map", "discrete_w2", "evaluate", "l2_uvp"]
+
+from monge.metrics.w1 import (discrete_w1, dot_baseline, evaluate_w1, gradient_cosine, gradient_l2,  # noqa: E402
+                              w1_deviation)
+
+__all__ += ["discrete_w1", "dot_baseline", "evaluate_w1", "gradient_cosine", "gradient_l2", "w1_deviation"]

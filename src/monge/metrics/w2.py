@@ -127,7 +127,8 @@ def _gt_metrics(
 def evaluate(
     result: Any, pair: Any, n: int = 4096, generator: torch.Generator | None = None, *, n_discrete: int = 1024
 ) -> dict[str, float]:
-    """Score a fitted W2 map against a pair; returns named floats.
+    """Score a fitted map (or, for a :class:`~monge.solvers.w1.W1Result`, a W1 critic: see
+    :func:`monge.metrics.w1.evaluate_w1`) against a pair; returns named floats.
 
     ``result`` is anything with ``forward(x)``, ``inverse(y)``, ``has_inverse`` and ``cost_estimate``
     (a :class:`~monge.solvers.base.W2Result`). Draws x ~ source then y ~ target with ``generator``.
@@ -143,6 +144,15 @@ def evaluate(
     ``w2_mapped_target`` = W2(T♯x, y), ``w2_source_target`` = W2(x, y), ``w2_ratio`` = their ratio, and
     ``w2_inverse_source`` = W2(T⁻¹♯y, x) when the result has an inverse.
     """
+    from monge.solvers.w1.base import W1Result
+
+    if isinstance(result, W1Result):
+        from monge.metrics.w1 import evaluate_w1
+
+        return evaluate_w1(result, pair, n=n, generator=generator)
+    if getattr(pair, "cost", None) == "w1":
+        raise InvalidInputError(f"pair {getattr(pair, 'name', pair)!r} carries W1 ground truth; a W2 map "
+                                f"({type(result).__name__}) cannot be scored on it")
     has_inv = bool(getattr(result, "has_inverse", False))
     inverse = result.inverse if has_inv else None
     if getattr(pair, "has_ground_truth", False):
@@ -197,12 +207,19 @@ def baseline_metrics(
     the ``discrete_ot`` baseline (:func:`discrete_ot_map` between the first ``n_discrete`` of those
     samples, scored on the same points; ``None`` skips it).
 
+    For a pair with W1 ground truth the only baseline is the published discrete-OT one,
+    ``{"dot": ...}`` (:func:`monge.metrics.w1.dot_baseline` on ``n_discrete`` samples of each side).
+
     The identity's cosine is NaN (zero displacement). Returns ``{baseline: {metric: value}}``.
     """
     from monge.pairs.base import BASELINES
 
     if not getattr(pair, "has_ground_truth", False):
         raise InvalidInputError(f"baseline_metrics needs a pair with ground truth, got {pair!r}")
+    if getattr(pair, "cost", None) == "w1":
+        from monge.metrics.w1 import dot_baseline
+
+        return {"dot": dot_baseline(pair, n=n_discrete or n, generator=generator)}
     x = pair.source.sample(n, generator=generator)
     y = pair.target.sample(n, generator=generator)
     out = {name: _gt_metrics(pair, pair.baseline(name), pair.baseline_inverse(name), x, y) for name in BASELINES}

@@ -6,3 +6,9 @@ from monge.nets.mlp import MLPPotential, ResidualMap
 
 __all__ = ["NETWORKS", "Potential", "build_network", "register_network", "ConvexQuadratic", "DenseICNN",
            "MLPPotential", "ResidualMap"]
+from monge.nets.lipschitz import GroupSort, LipschitzMLP  # noqa: E402
+
+__all__ += ["GroupSort", "LipschitzMLP"]
+from monge.nets.cones import ConeCritic  # noqa: E402
+
+__all__ += ["ConeCritic"]

@@ -6,7 +6,7 @@
 (4, True)
 """
 
-from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair
+from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair, W1BenchmarkPair
 from monge.pairs.gaussian import GaussianPair
 from monge.pairs.registry import available_pairs, describe_pair_families, make_pair, register_pair_family
 from monge.pairs.toy import ToyPair
@@ -17,6 +17,7 @@ __all__ = [
     "GaussianPair",
     "SamplePair",
     "ToyPair",
+    "W1BenchmarkPair",
     "available_pairs",
     "describe_pair_families",
     "make_pair",
@@ -29,3 +30,7 @@ __all__ += ["Mix3toMix10Pair"]
 from monge.pairs.convex_families import SeparableMonotonePair, SmoothMaxQuadraticsPair  # noqa: E402
 
 __all__ += ["SeparableMonotonePair", "SmoothMaxQuadraticsPair"]
+
+from monge.pairs.funnel import W1BENCH_DIMS, W1BENCH_WIDTHS, FunnelPair, MinFunnel  # noqa: E402  (registers "w1b-funnel", "funnel")
+
+__all__ += ["FunnelPair", "MinFunnel", "W1BENCH_DIMS", "W1BENCH_WIDTHS"]

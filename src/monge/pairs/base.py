@@ -36,6 +36,9 @@ class SamplePair:
     """
 
     has_ground_truth: bool = False
+    cost: str | None = None
+    """The cost whose ground truth the pair carries: ``"w2"`` (:class:`BenchmarkPair`), ``"w1"``
+    (:class:`W1BenchmarkPair`) or ``None`` (no ground truth)."""
 
     def __init__(self, name: str, source: Sampler, target: Sampler):
         if int(source.dim) != int(target.dim):
@@ -131,6 +134,7 @@ class BenchmarkPair(SamplePair, ABC):
     """
 
     has_ground_truth: bool = True
+    cost: str | None = "w2"
     moment_samples: int = 65536
     moment_seed: int = 0
 
@@ -197,3 +201,35 @@ class BenchmarkPair(SamplePair, ABC):
         if key == "constant":
             return _constant(mt)
         return _affine(*bures_map(ms, cs, mt, ct))
+
+
+class W1BenchmarkPair(SamplePair, ABC):
+    """A pair whose distance-cost (W1) optimal plan, W1 and optimal critic are known (the benchmark of Korotin,
+    Kolesov, Burnaev, "Kantorovich Strikes Back! Wasserstein GANs are not Optimal Transport?", NeurIPS 2022).
+
+    Convention (the one every W1 solver in monge uses): the critic f maximises E_Q f − E_P f over 1-Lipschitz
+    functions, with P = ``source`` and Q = ``target``; its maximum is W1(P, Q). Subclasses implement
+    :meth:`plan` (paired samples (x, T(x)) of an optimal plan), :meth:`true_critic` (an optimal f*),
+    :meth:`true_gradient` (∇f*, the quantity the published cosine and L2 metrics compare with) and
+    :attr:`true_w1`.
+    """
+
+    has_ground_truth: bool = True
+    cost: str | None = "w1"
+
+    @abstractmethod
+    def plan(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` paired samples (x, y) of an optimal plan: x ~ P and y = T(x) ~ Q."""
+
+    @abstractmethod
+    def true_critic(self, x: torch.Tensor) -> torch.Tensor:
+        """An optimal critic f*(x), shape (n,): E_Q f* − E_P f* = W1(P, Q)."""
+
+    @abstractmethod
+    def true_gradient(self, y: torch.Tensor) -> torch.Tensor:
+        """∇f*(y), shape (n, dim): the direction the optimal plan moves mass arriving at y (unit norm)."""
+
+    @property
+    @abstractmethod
+    def true_w1(self) -> float:
+        """W1(P, Q) = E‖x − T(x)‖ (estimated with many samples when there is no closed form)."""

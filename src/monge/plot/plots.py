@@ -21,6 +21,9 @@ _METRIC_LABELS = {
     "cost_error": "cost error",
     "w2_ratio": "W2(mapped, target) / W2(source, target)",
     "w2_mapped_target": "W2(mapped, target)",
+    "cos_grad": "cosine of critic gradients",
+    "w1_dev": "W1 deviation (%)",
+    "l2_grad": "L2 of critic gradients",
 }
 
 
@@ -56,9 +59,9 @@ def _as_numpy(x: Any, name: str) -> np.ndarray:
 
 def default_metrics(metric_names: Iterable[str]) -> list[str]:
     """The metrics a convergence plot shows by default: forward/inverse L2-UVP when present, else the
-    W2 ratio, else every metric."""
+    W1 gradient cosine and W1 deviation, else the W2 ratio, else every metric."""
     names = set(metric_names)
-    for group in (["l2_uvp_fwd", "l2_uvp_inv"], ["w2_ratio"]):
+    for group in (["l2_uvp_fwd", "l2_uvp_inv"], ["cos_grad", "w1_dev"], ["w2_ratio"]):
         chosen = [m for m in group if m in names]
         if chosen:
             return chosen
@@ -108,7 +111,7 @@ def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *, me
                 label += f" [{run['status']}]"
             ax.plot(steps, values, marker="o", markersize=3, label=label)
             drew = True
-        if drew and positive and (metric.startswith("l2_uvp") or metric in {"w2_ratio", "cost_error"}):
+        if drew and positive and (metric.startswith("l2_uvp") or metric in {"w2_ratio", "cost_error", "w1_dev"}):
             ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
@@ -152,6 +155,56 @@ def plot_map_2d(source: Any, target: Any, mapped: Any, path: str | Path, *, arro
         ax.set_aspect("equal", adjustable="box")
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
         ax.grid(True, alpha=0.2)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_critic_2d(source: Any, target: Any, critic: Any, gradient: Any, path: str | Path, *, grid: int = 80,
+                   arrows: int = 64, true_gradient: Any = None, title: str | None = None) -> Path:
+    """Plot a 2-D W1 critic and write the PNG to ``path`` (returned).
+
+    Left panel: filled contours of the critic f on a ``grid`` × ``grid`` box around the samples, with
+    ``source`` and ``target`` samples. Right panel: the critic's gradient ∇f(y) at up to ``arrows`` target
+    points (black), and the true gradient when ``true_gradient`` is given (red): they should agree.
+    ``critic(points)`` returns (m,) values and ``gradient(points)`` (m, 2) vectors for an (m, 2) tensor of
+    points (a :class:`~monge.solvers.w1.W1Result`'s ``potential`` and ``gradient``); ``true_gradient`` is such
+    a callable too.
+    """
+    import torch
+
+    src, tgt = _as_numpy(source, "source"), _as_numpy(target, "target")
+    both = np.concatenate([src, tgt])
+    lo, hi = both.min(axis=0), both.max(axis=0)
+    pad = 0.05 * (hi - lo + 1e-9)
+    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], grid), np.linspace(lo[1] - pad[1], hi[1] + pad[1], grid))
+    ref = target if hasattr(target, "dtype") and hasattr(target, "device") else torch.as_tensor(tgt)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=ref.dtype, device=ref.device)
+    values = critic(points).detach().to("cpu").double().numpy().reshape(gx.shape)
+    k = min(int(arrows), tgt.shape[0])
+    idx = np.linspace(0, tgt.shape[0] - 1, k).astype(int)
+    at = torch.as_tensor(tgt[idx], dtype=ref.dtype, device=ref.device)
+    learned = gradient(at).detach().to("cpu").double().numpy()
+    fig = _new_figure(11.0, 5.5)
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+    filled = left.contourf(gx, gy, values, levels=20, cmap="viridis", alpha=0.8)
+    fig.colorbar(filled, ax=left, shrink=0.8)
+    left.scatter(src[:, 0], src[:, 1], s=2, alpha=0.25, color="white", label="source")
+    left.scatter(tgt[:, 0], tgt[:, 1], s=2, alpha=0.35, color="tab:red", label="target")
+    left.set_title("critic f (maximises E_target f − E_source f)", fontsize=9)
+    right.scatter(tgt[:, 0], tgt[:, 1], s=2, alpha=0.2, color="tab:green", label="target")
+    scale = 0.05 * float(np.max(hi - lo))
+    right.quiver(tgt[idx, 0], tgt[idx, 1], scale * learned[:, 0], scale * learned[:, 1], angles="xy",
+                 scale_units="xy", scale=1.0, width=0.004, color="black", label="learned ∇f")
+    if true_gradient is not None:
+        true = true_gradient(at).detach().to("cpu").double().numpy()
+        right.quiver(tgt[idx, 0], tgt[idx, 1], scale * true[:, 0], scale * true[:, 1], angles="xy",
+                     scale_units="xy", scale=1.0, width=0.003, color="tab:red", alpha=0.7, label="true ∇f*")
+    right.set_title("critic gradients at target points", fontsize=9)
+    for ax in (left, right):
+        ax.set_aspect("equal", adjustable="box")
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -24,6 +24,8 @@ class Preset:
             use their defaults.
         variants: ``(label, solver, options)`` triples; when given (and no ``--solver`` overrides them) the
             preset runs these instead of ``solvers``, so one solver can appear with several option sets.
+        solver_steps: per-solver step counts that replace ``steps`` (for example a benchmark's published
+            iteration counts); an explicit ``steps=`` (``--steps``) overrides them all.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Preset:
     threads: int | None = None
     solver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     variants: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
+    solver_steps: Mapping[str, int] = field(default_factory=dict)
 
     def configs(
         self,
@@ -71,7 +74,7 @@ class Preset:
                 for seed in seeds or self.seeds:
                     out.append(RunConfig(
                         solver=solver, pair=pair, solver_options=opts, seed=seed,
-                        steps=self.steps if steps is None else steps,
+                        steps=self.solver_steps.get(solver.strip().lower(), self.steps) if steps is None else steps,
                         batch_size=self.batch_size if batch_size is None else batch_size,
                         eval_every=self.eval_every if eval_every is None else eval_every,
                         eval_samples=self.eval_samples if eval_samples is None else eval_samples,
@@ -85,6 +88,20 @@ W2_BENCH_SOLVERS: tuple[str, ...] = ("w2gn", "mm-1", "mm-2", "mm-r", "mm-b", "ls
                                      "enot")
 """The solvers the ``w2-hd`` preset compares: every registered W2 OT solver (the WGAN map learners are
 W2GAN's baselines, not OT solvers, and are left out)."""
+
+W1_BENCH_SOLVERS: tuple[str, ...] = ("wgan", "wgan-gp", "wgan-lp", "sn-gan", "sort-out", "lsot-f", "wgan-qp", "cowgan",
+                                     "3p-wgan", "3p-wgan-rev", "c-concave")
+"""The W1 solvers the ``w1-hd`` preset compares: every solver the published W1 benchmark evaluated, and monge's
+c-concave cone critic."""
+
+W1_BENCH_STEPS: dict[str, int] = {"wgan": 5000, "wgan-gp": 40000, "wgan-lp": 40000, "sn-gan": 5000, "sort-out": 15000,
+                                  "lsot-f": 10000, "wgan-qp": 15000, "cowgan": 15000, "3p-wgan": 15000,
+                                  "3p-wgan-rev": 15000, "c-concave": 20000}
+"""Training steps per W1 solver in the ``w1-hd`` preset: the published benchmark's iteration counts
+(``NUM_ITERATIONS_*`` of its ``notebooks/test_nd.ipynb``); c-concave: monge's, with the learning-rate decay
+ending at the last step."""
+
+W1_BENCH_PAIRS: tuple[str, ...] = tuple(f"w1b-funnel:{d}:{n}" for d in (2, 8, 32) for n in (4, 16, 64, 256))
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
@@ -121,6 +138,22 @@ PRESETS: dict[str, Preset] = {
         # (about 100 s on one thread) forward L2-UVP was 8.2 % (3e-4), 5.2 % (1e-3), 1.7 % (3e-3), 1.6 % (1e-2).
         solver_options={"w2gn": {"lr_decay": True, "init_std": 0.1, "cycle_weight_x": 2.0},
                         "enot": {"lr": 3e-3, "lr_decay": True}},
+    ),
+    "w1-hd": Preset(
+        name="w1-hd",
+        description=("Every W1 (WGAN dual) solver on the published MinFunnel pairs (D = 2, 8, 32 × 4, 16, 64, 256 "
+                     "funnels by default; --dims for others; needs --pair-root), each with the benchmark's step "
+                     "count capped at 10 minutes of training, batch 1024, with the published gradient cosine and W1 "
+                     "deviation beside ours (Korotin, Kolesov, Burnaev, 'Kantorovich Strikes Back!', NeurIPS 2022)"),
+        solvers=W1_BENCH_SOLVERS,
+        pairs=W1_BENCH_PAIRS,
+        steps=20000,
+        solver_steps=W1_BENCH_STEPS,
+        batch_size=1024,
+        eval_every=2000,
+        time_budget_s=10 * 60.0,
+        threads=1,
+        solver_options={"c-concave": {"lr_decay": True}},
     ),
     "arch-study": Preset(
         name="arch-study",

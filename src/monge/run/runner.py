@@ -192,8 +192,22 @@ def _validate_all(configs: Sequence[RunConfig]) -> tuple[dict, list]:
         key = (cfg.pair, cfg.seed, cfg.dtype)
         if key not in pairs:
             pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root)
-        solvers.append(get_solver(cfg.solver, **dict(cfg.solver_options)))
+        solver = get_solver(cfg.solver, **dict(cfg.solver_options))
+        check_costs_match(cfg.solver, solver, cfg.pair, pairs[key])
+        solvers.append(solver)
     return pairs, solvers
+
+
+def check_costs_match(solver_name: str, solver: Any, pair_spec: str, pair: Any) -> None:
+    """Raise :class:`InvalidInputError` when a solver of one cost (W2 map / W1 critic) is asked to run on a pair
+    whose ground truth is for the other (pairs without ground truth accept both)."""
+    solver_cost = str(getattr(solver, "cost", "w2"))
+    pair_cost = getattr(pair, "cost", None)
+    if pair_cost is not None and pair_cost != solver_cost:
+        raise InvalidInputError(
+            f"solver {solver_name!r} is a {solver_cost.upper()} solver but pair {pair_spec!r} carries "
+            f"{pair_cost.upper()} ground truth; pick one of the {pair_cost.upper()} solvers "
+            f"(monge.available_solvers(cost={pair_cost!r}), or `monge solvers`)")
 
 
 class _NullBar:
@@ -234,7 +248,8 @@ def _fmt(value: float | None) -> str:
 
 def _headline(metrics: Mapping[str, float | None]) -> str:
     parts = []
-    for key, label in (("l2_uvp_fwd", "L2-UVP→"), ("l2_uvp_inv", "L2-UVP←"), ("cos_fwd", "cos"), ("w2_ratio", "W2 ratio")):
+    for key, label in (("l2_uvp_fwd", "L2-UVP→"), ("l2_uvp_inv", "L2-UVP←"), ("cos_fwd", "cos"), ("w2_ratio", "W2 ratio"),
+                       ("cos_grad", "cos∇"), ("w1_dev", "W1 dev %")):
         if key in metrics:
             parts.append(f"{label} {_fmt(metrics[key])}")
     return " ".join(parts)
@@ -505,6 +520,18 @@ def _map_plot(summary: RunSummary, cfg: RunConfig, pair: Any, result: Any, out_p
     n = min(1024, cfg.eval_samples)
     source = pair.source.sample(n, gen)
     target = pair.target.sample(n, gen)
+    if getattr(result, "cost", "w2") == "w1":
+        from monge.plot import plot_critic_2d
+
+        path = out_path / f"critic_{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}.png"
+        title = (f"run {summary.run_id}: {summary.solver} on {summary.pair} ({summary.status}, "
+                 f"{summary.steps_done} steps)")
+        try:
+            plot_critic_2d(source, target, result.potential, result.gradient, path, title=title,
+                           true_gradient=getattr(pair, "true_gradient", None))
+        except MongeError:
+            return summary
+        return replace(summary, plots=summary.plots + (str(path),))
     try:
         mapped = result.forward(source)
     except MongeError:
@@ -524,6 +551,75 @@ def _row_dict(item: Any) -> dict[str, Any]:
     row.setdefault("final", {})
     row.setdefault("best", {})
     return row
+
+
+def is_w1_row(row: Mapping[str, Any]) -> bool:
+    """Whether a leaderboard row holds W1 (critic) metrics rather than W2 (map) metrics."""
+    metrics = {**dict(row.get("final") or {}), **dict(row.get("best") or {})}
+    return any(k in metrics for k in ("cos_grad", "w1_estimate", "w1_dev"))
+
+
+def leaderboard_tables(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: str = "monge leaderboard") -> list[Any]:
+    """One :func:`leaderboard_table` for the W2 runs and one :func:`w1_leaderboard_table` for the W1 runs
+    (only those that have rows), in that order."""
+    rows = [_row_dict(item) for item in rows]
+    w1 = [r for r in rows if is_w1_row(r)]
+    w2 = [r for r in rows if not is_w1_row(r)]
+    out = []
+    if w2 or not w1:
+        out.append(leaderboard_table(w2, title=title if not w1 else f"{title}: W2 maps"))
+    if w1:
+        out.append(w1_leaderboard_table(w1, title=title if not w2 else f"{title}: W1 critics"))
+    return out
+
+
+def w1_leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: str | None = "monge leaderboard") -> Any:
+    """A :class:`rich.table.Table` of W1 (critic) runs.
+
+    Columns: run id, solver, pair, seed, status, steps, final/best gradient cosine (mean per-sample cosine of
+    ∇f with the true critic gradient at y ~ Q), W1 deviation (%), gradient L2, and, when the paper has them
+    (:func:`monge.pairs.w1published.published_w1`), the published cosine and deviation beside ours.
+    """
+    from rich.table import Table
+
+    from monge.pairs.w1published import published_w1, published_w1bench_table
+
+    rows = [_row_dict(item) for item in rows]
+    published = [published_w1(str(r.get("solver", "")), str(r.get("pair", ""))) for r in rows]
+    show_published = any(p is not None for p in published)
+    caption = ("cos∇: mean cosine of the critic's gradient with the true one (higher is better); W1 dev: "
+               "100·|Ŵ1 − W1|/W1; L2∇: mean ‖∇f − ∇f*‖²")
+    if show_published:
+        caption += f"\npublished: {published_w1bench_table()['source']}"
+    table = Table(title=title, caption=caption)
+    columns = [("#", "right"), ("solver", "left"), ("pair", "left"), ("seed", "right"), ("status", "left"),
+               ("steps", "right"), ("cos∇ final", "right"), ("cos∇ best", "right")]
+    if show_published:
+        columns.append(("published cos∇", "right"))
+    columns += [("W1 dev % final", "right")]
+    if show_published:
+        columns.append(("published dev %", "right"))
+    columns += [("L2∇ final", "right"), ("wall", "right"), ("steps/s", "right")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r, pub in zip(rows, published):
+        final, best = r["final"], r["best"]
+        status = r.get("status", "")
+        style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "")
+        wall = r.get("wall_time_s")
+        cells = [str(r.get("run_id", "")), str(r.get("solver", "")), str(r.get("pair", "")), str(r.get("seed", "")),
+                 f"[{style}]{status}[/{style}]" if style else status,
+                 f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}",
+                 _fmt(final.get("cos_grad")), _fmt(best.get("cos_grad"))]
+        if show_published:
+            cells.append(_fmt(pub["cos"]) if pub else "—")
+        cells.append(_fmt(final.get("w1_dev")))
+        if show_published:
+            cells.append(_fmt(pub["w1_dev"]) if pub else "—")
+        cells += [_fmt(final.get("l2_grad")), "—" if wall is None else f"{wall:.1f}s",
+                  "—" if r.get("steps_per_s") is None else f"{r['steps_per_s']:.1f}"]
+        table.add_row(*cells)
+    return table
 
 
 def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: str | None = "monge leaderboard") -> Any:
@@ -579,5 +675,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["RunConfig", "RunSummary", "environment_versions", "higher_is_better", "leaderboard_table",
-           "run_bench", "summaries_from_store", "validate_configs"]
+__all__ = ["RunConfig", "RunSummary", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+           "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
+           "w1_leaderboard_table"]

@@ -20,3 +20,7 @@ __all__ = [
     "TOY_PAIRS",
     "toy_pair",
 ]
+
+from monge.samplers.uniform import UniformCube  # noqa: E402
+
+__all__ += ["UniformCube"]

@@ -27,3 +27,6 @@ __all__ += ["ENOT"]
 from monge.solvers.auto import Auto, AutoChoice, choose_solver  # noqa: E402
 
 __all__ += ["Auto", "AutoChoice", "choose_solver"]
+from monge.solvers.w1 import W1Result, W1Solver  # noqa: E402  (registers the W1 solvers)
+
+__all__ += ["W1Result", "W1Solver"]

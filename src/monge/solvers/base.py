@@ -13,7 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import torch
 
@@ -119,57 +119,15 @@ class W2Result:
         """Save to directory ``path``: ``result.json`` (settings, network configs, history) plus one
         ``.pt`` state dict per network. Files are written to temporaries and renamed, so an interrupted
         save never leaves a half-written checkpoint under the final name."""
-        from monge import __version__
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         nets = {"forward": self.forward_potential, "inverse": self.inverse_potential}
-        meta = {
-            "format": RESULT_FORMAT,
-            "kind": "W2Result",
-            "monge_version": __version__,
-            "torch_version": torch.__version__,
-            "solver": self.solver,
-            "cost_estimate": self.cost_estimate,
-            "steps": self.steps,
-            "settings": self.settings,
-            "history": self.history,
-            "networks": {k: (None if n is None else n.config()) for k, n in nets.items()},
-        }
-        for key, net in nets.items():
-            if net is not None:
-                _atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
-        _atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
-        return path
+        return save_result(path, "W2Result", nets, {"solver": self.solver, "cost_estimate": self.cost_estimate,
+                                                    "steps": self.steps, "settings": self.settings,
+                                                    "history": self.history})
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: str | torch.device | None = "cpu") -> "W2Result":
         """Load a result written by :meth:`save`; raises :class:`CheckpointError` naming what is wrong."""
-        from monge.nets.base import build_network
-
-        path = Path(path)
-        meta_path = path / "result.json"
-        if not meta_path.is_file():
-            raise CheckpointError(f"{path}: not a saved result (no result.json)")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{meta_path}: corrupt JSON ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("kind") != "W2Result":
-            raise CheckpointError(f"{meta_path}: not a W2 result")
-        if meta.get("format") != RESULT_FORMAT:
-            raise CheckpointError(f"{meta_path}: unsupported format {meta.get('format')!r} (expected {RESULT_FORMAT})")
-        nets: dict[str, torch.nn.Module | None] = {}
-        for key, config in meta.get("networks", {}).items():
-            if config is None:
-                nets[key] = None
-                continue
-            try:
-                net = build_network(config)
-            except Exception as exc:  # noqa: BLE001
-                raise CheckpointError(f"{meta_path}: cannot rebuild {key} network ({exc})") from exc
-            load_state_dict_checked(net, path / f"{key}.pt", map_location=map_location)
-            nets[key] = net
+        meta_path, meta, nets = load_result(path, "W2Result", map_location=map_location)
         if nets.get("forward") is None:
             raise CheckpointError(f"{meta_path}: no forward network")
         return cls(
@@ -181,6 +139,56 @@ class W2Result:
             settings=meta.get("settings", {}),
             steps=int(meta.get("steps", 0)),
         )
+
+
+def save_result(path: str | Path, kind: str, nets: dict[str, torch.nn.Module | None], fields: dict[str, Any]) -> Path:
+    """Write a result directory: one ``{name}.pt`` state dict per network and ``result.json`` with ``kind``,
+    versions, ``fields`` and the networks' configs. Each file goes to a temporary and is renamed, so an
+    interrupted save never leaves a half-written file under its final name."""
+    from monge import __version__
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {"format": RESULT_FORMAT, "kind": kind, "monge_version": __version__, "torch_version": torch.__version__,
+            **fields, "networks": {k: (None if n is None else n.config()) for k, n in nets.items()}}
+    for key, net in nets.items():
+        if net is not None:
+            _atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
+    _atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
+    return path
+
+
+def load_result(path: str | Path, kind: str, *, map_location: Any = "cpu"
+                ) -> tuple[Path, dict[str, Any], dict[str, torch.nn.Module | None]]:
+    """Read a directory written by :func:`save_result` for ``kind``: returns (path of result.json, its
+    contents, the rebuilt networks with their weights). :class:`CheckpointError` names what is wrong."""
+    from monge.nets.base import build_network
+
+    path = Path(path)
+    meta_path = path / "result.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"{path}: not a saved result (no result.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{meta_path}: corrupt JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("kind") != kind:
+        found = meta.get("kind") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{meta_path}: not a {kind[:2]} result" + (f" (it holds a {found})" if found else ""))
+    if meta.get("format") != RESULT_FORMAT:
+        raise CheckpointError(f"{meta_path}: unsupported format {meta.get('format')!r} (expected {RESULT_FORMAT})")
+    nets: dict[str, torch.nn.Module | None] = {}
+    for key, config in (meta.get("networks") or {}).items():
+        if config is None:
+            nets[key] = None
+            continue
+        try:
+            net = build_network(config)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"{meta_path}: cannot rebuild {key} network ({exc})") from exc
+        load_state_dict_checked(net, path / f"{key}.pt", map_location=map_location)
+        nets[key] = net
+    return meta_path, meta, nets
 
 
 def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: Any = "cpu") -> None:
@@ -226,6 +234,7 @@ class W2Solver(ABC):
 
     name: ClassVar[str]
     paper: ClassVar[str]
+    cost: ClassVar[str] = "w2"
     smoke_options: ClassVar[dict[str, Any]] = {}
     """Constructor options for a seconds-long run with small networks (contract tests, smoke presets)."""
 
@@ -252,26 +261,36 @@ class W2Solver(ABC):
         return self.settings()
 
 
-SOLVERS: dict[str, type[W2Solver]] = {}
+SOLVERS: dict[str, type[Any]] = {}
+"""Every registered solver class by name: W2 solvers (``cost == "w2"``) and W1 solvers (``cost == "w1"``,
+:class:`monge.solvers.w1.W1Solver`)."""
+
+COSTS: tuple[str, ...] = ("w2", "w1")
+
+SolverClass = TypeVar("SolverClass", bound=type)
 
 
-def register_solver(name: str) -> Callable[[type[W2Solver]], type[W2Solver]]:
+def register_solver(name: str) -> Callable[[SolverClass], SolverClass]:
     """Class decorator registering a solver under ``name`` for configs and the CLI."""
 
-    def deco(cls: type[W2Solver]) -> type[W2Solver]:
-        cls.name = name
+    def deco(cls: SolverClass) -> SolverClass:
+        cls.name = name  # type: ignore[attr-defined]
         SOLVERS[name] = cls
         return cls
 
     return deco
 
 
-def available_solvers() -> list[str]:
-    """Registered solver names, sorted."""
-    return sorted(SOLVERS)
+def available_solvers(cost: str | None = None) -> list[str]:
+    """Registered solver names, sorted; ``cost="w2"`` or ``"w1"`` lists only the solvers of that cost."""
+    if cost is not None and cost not in COSTS:
+        from monge.errors import InvalidInputError
+
+        raise InvalidInputError(f"cost must be one of {list(COSTS)} or None, got {cost!r}")
+    return sorted(name for name, cls in SOLVERS.items() if cost is None or getattr(cls, "cost", "w2") == cost)
 
 
-def get_solver(name: str, **options: Any) -> W2Solver:
+def get_solver(name: str, **options: Any) -> Any:
     """Build the solver registered as ``name`` with keyword ``options``.
 
     Raises :class:`UnknownNameError` for an unknown name and :class:`~monge.errors.InvalidInputError`
