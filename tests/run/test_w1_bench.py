@@ -92,7 +92,7 @@ def test_w1_hd_preset():
     steps = {c.solver: c.steps for c in configs}
     assert steps["wgan-gp"] == 40000 and steps["sn-gan"] == 5000 and steps["c-concave"] == 20000
     assert {c.steps for c in preset.configs(steps=7, pair_root="/nowhere")} == {7}
-    assert next(c for c in configs if c.solver == "c-concave").solver_options == {"lr_decay": True}
+    assert next(c for c in configs if c.solver == "c-concave").solver_options == {}
 
 
 def test_cli_bench_on_a_generated_funnel_pair_defaults_to_a_w1_solver(tmp_path):

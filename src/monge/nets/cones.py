@@ -33,8 +33,9 @@ class ConeCritic(Potential):
         dim: input dimension.
         n_cones: number K of cones.
         temperature: 0 for the hard minimum (default), τ > 0 for the soft minimum.
-        apexes: optional initial apexes (K, dim) (e.g. data samples); default N(0, I) draws from the global RNG
-            (solvers pass apexes drawn from their own generator).
+        apexes: initial apexes (K, dim), e.g. data samples drawn with the caller's generator (the ``c-concave``
+            solver passes K target samples). Default: all at the origin, a placeholder for loading a state dict
+            (no random draw, so building the network never touches the global RNG).
     """
 
     def __init__(self, dim: int, n_cones: int = 512, *, temperature: float = 0.0, apexes: torch.Tensor | None = None,
@@ -47,7 +48,7 @@ class ConeCritic(Potential):
             raise InvalidInputError(f"ConeCritic: temperature must be a finite number >= 0, got {temperature!r}")
         self.dim, self.n_cones, self.temperature = int(dim), int(n_cones), float(temperature)
         if apexes is None:
-            apexes = torch.randn(self.n_cones, self.dim)
+            apexes = torch.zeros(self.n_cones, self.dim)
         elif tuple(apexes.shape) != (self.n_cones, self.dim):
             raise InvalidInputError(f"ConeCritic: apexes must have shape ({self.n_cones}, {self.dim}), "
                                     f"got {tuple(apexes.shape)}")

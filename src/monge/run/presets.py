@@ -153,7 +153,6 @@ PRESETS: dict[str, Preset] = {
         eval_every=2000,
         time_budget_s=10 * 60.0,
         threads=1,
-        solver_options={"c-concave": {"lr_decay": True}},
     ),
     "arch-study": Preset(
         name="arch-study",
