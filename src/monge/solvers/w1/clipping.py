@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import torch
 
 from monge.solvers.base import Callback, register_solver
-from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number, prepare_data
+from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number
 from monge.solvers.w1.base import W1Result, W1Solver
-from monge.solvers.w1.common import ascent_step, batch_dual, draw, mlp_critic, run_w1_training
+from monge.solvers.w1.common import ascent_step, batch_dual, draw, prepare_mlp_critic, run_w1_training
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "silu", "softplus", "tanh")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -65,9 +65,7 @@ class WGANClip(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
-        critic = mlp_critic(source.dim, self.hidden_sizes, activation=self.activation, dtype=source.dtype,
-                            device=source.device, generator=generator)
+        source, target, critic = prepare_mlp_critic(self, source, target, steps, batch_size, generator)
         params = list(critic.parameters())
         if self.optimizer == "rmsprop":
             opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=self.lr)

@@ -39,6 +39,18 @@ def mlp_critic(dim: int, hidden_sizes: Sequence[int] | None, *, activation: str,
                   generator)  # type: ignore[return-value]
 
 
+def prepare_mlp_critic(solver: Any, source: Any, target: Any, steps: int, batch_size: int,
+                       generator: torch.Generator | None) -> tuple[Sampler, Sampler, MLPPotential]:
+    """Validate a fit's data (:func:`~monge.solvers.common.prepare_data`) and build the solver's seeded MLP
+    critic from its ``hidden_sizes`` and ``activation``, in the data's dtype and device."""
+    from monge.solvers.common import prepare_data
+
+    source, target = prepare_data(source, target, steps, batch_size)
+    critic = mlp_critic(source.dim, solver.hidden_sizes, activation=solver.activation, dtype=source.dtype,
+                        device=source.device, generator=generator)
+    return source, target, critic
+
+
 def draw(source: Sampler, target: Sampler, batch_size: int,
          generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One independent batch from each distribution: x ~ P, y ~ Q."""

@@ -36,9 +36,9 @@ from typing import Any, Sequence
 import torch
 
 from monge.solvers.base import Callback, register_solver
-from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number, prepare_data
+from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number
 from monge.solvers.w1.base import W1Result, W1Solver
-from monge.solvers.w1.common import ascent_step, draw, mlp_critic, run_w1_training
+from monge.solvers.w1.common import ascent_step, draw, prepare_mlp_critic, run_w1_training
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "silu", "softplus", "tanh")
 
@@ -103,9 +103,7 @@ class _CTransformWGAN(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
-        critic = mlp_critic(source.dim, self.hidden_sizes, activation=self.activation, dtype=source.dtype,
-                            device=source.device, generator=generator)
+        source, target, critic = prepare_mlp_critic(self, source, target, steps, batch_size, generator)
         opt = adam(list(critic.parameters()), lr=self.lr, betas=self.betas)
 
         def step(i: int) -> dict[str, float]:
