@@ -13,13 +13,15 @@ PACKAGE = Path(monge.__file__).parent
 
 # layer → packages it must not import (higher layers, and ground truth for solvers)
 FORBIDDEN = {
-    "samplers": {"nets", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli"},
-    "nets": {"samplers", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli"},
-    "conjugate": {"samplers", "solvers", "pairs", "metrics", "run", "plot", "cli"},
-    "solvers": {"pairs", "metrics", "run", "plot", "cli"},
-    "pairs": {"solvers", "run", "plot", "cli"},
-    "metrics": {"run", "plot", "cli"},
-    "run": {"cli"},
+    "samplers": {"nets", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli", "apps"},
+    "nets": {"samplers", "conjugate", "solvers", "pairs", "metrics", "run", "plot", "cli", "apps"},
+    "conjugate": {"samplers", "solvers", "pairs", "metrics", "run", "plot", "cli", "apps"},
+    "solvers": {"pairs", "metrics", "run", "plot", "cli", "apps"},
+    "pairs": {"solvers", "run", "plot", "cli", "apps"},
+    "metrics": {"run", "plot", "cli", "apps"},
+    "plot": {"run", "cli", "apps"},
+    "run": {"cli", "apps"},
+    "apps": {"cli"},
 }
 
 

@@ -51,3 +51,12 @@ class TrainingDiverged(MongeError):
         self.step = step
         self.result = result
         super().__init__(f"training diverged at step {step}: {message}")
+
+
+class MissingDependencyError(MongeError, ImportError):
+    """An optional dependency (an extra such as ``monge[apps]``) is not installed."""
+
+    def __init__(self, module: str, extra: str, purpose: str):
+        self.module, self.extra = module, extra
+        super().__init__(f"{purpose} needs the optional package {module!r}, which is not installed; "
+                         f"install it with: pip install 'monge[{extra}]'")

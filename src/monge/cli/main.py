@@ -325,6 +325,11 @@ def pairs_build(
                f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
 
 
+# Application commands (monge/apps) register themselves on ``app``; each lives in its own module.
+# (imported here, after ``app`` and the shared helpers exist)
+# application commands
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and return its exit code.
 
