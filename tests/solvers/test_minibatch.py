@@ -9,6 +9,7 @@ import torch
 
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.metrics import evaluate
+from monge.nets.icnn import DenseICNN
 from monge.pairs import GaussianPair
 from monge.solvers import MinibatchConjugate, WGANQC, get_solver
 
@@ -30,16 +31,39 @@ def test_mmb_recovers_the_gaussian_map():
     assert abs(result.cost_estimate - pair.true_cost) / pair.true_cost < 0.05
 
 
-def test_wganqc_moves_towards_the_gaussian_map():
-    """[QC] fits the potential's values to the duals of 64-point exact OT problems, a weak signal for the
-    map, and learns slowly: measured 30-35 % forward L2-UVP at 150-1000 steps (identity ≈ 103 %); see the
-    class docstring for the checks that this is the method, not a bug."""
+def test_wganqc_recovers_the_gaussian_map():
+    """Identity baseline ≈ 103 % L2-UVP on this pair. Measured 2.2 % forward, 0.9 % inverse (400 steps, batch
+    64). The notebook's loss (``fit_target_mean=True``, the previous default) stays at 32 % with this budget
+    and any longer one tried (34 % at 600 steps): its target-side mean term conflicts with the pointwise fit."""
     pair = GaussianPair(2, seed=1)
-    result = WGANQC(**SMALL).fit(pair.source, pair.target, steps=150, batch_size=64, generator=gen(0))
+    result = WGANQC(**SMALL).fit(pair.source, pair.target, steps=400, batch_size=64, generator=gen(0))
     metrics = evaluate(result, pair, n=4096, generator=gen(1))
-    assert metrics["l2_uvp_fwd"] < 50.0, metrics
-    assert metrics["l2_uvp_inv"] < 50.0, metrics
-    assert metrics["cos_fwd"] > 0.7, metrics
+    assert metrics["l2_uvp_fwd"] < 10.0, metrics
+    assert metrics["l2_uvp_inv"] < 10.0, metrics
+    assert metrics["cos_fwd"] > 0.95, metrics
+    assert result.settings["fit_target_mean"] is False
+
+
+def test_wganqc_regresses_the_centred_source_duals():
+    """The default loss depends on the duals only up to a constant, fits the source-side duals (f = −α on x),
+    and ignores the target points' values. The notebook's loss does neither."""
+    g = gen(2)
+    x, y = torch.randn(16, 2, generator=g), 2.0 * torch.randn(16, 2, generator=g)
+    solver = WGANQC(hidden_sizes=[8, 8, 4], gamma=0.0)
+    net = DenseICNN(2, hidden_sizes=[8, 8, 4], generator=gen(0))
+    sigma, _, target_x, target_y, _ = solver._batch_ot(x, y)
+    with torch.no_grad():
+        f_x = net(x) - 0.5 * x.square().sum(1)
+    loss, _ = solver._loss(net, x, y, sigma, target_x, target_y)
+    shifted, _ = solver._loss(net, x, y, sigma, target_x + 3.0, target_y - 5.0)
+    exact, _ = solver._loss(net, x, y, sigma, f_x + 7.0, target_y)
+    assert loss.item() > 1e-3
+    assert shifted.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert exact.item() == pytest.approx(0.0, abs=1e-10)
+    notebook = WGANQC(hidden_sizes=[8, 8, 4], gamma=0.0, fit_target_mean=True)
+    base, _ = notebook._loss(net, x, y, sigma, target_x, target_y)
+    moved, _ = notebook._loss(net, x, y, sigma, target_x, target_y - 5.0)
+    assert moved.item() != pytest.approx(base.item(), rel=1e-3)
 
 
 @pytest.mark.parametrize("cls", [MinibatchConjugate, WGANQC])
@@ -92,6 +116,8 @@ def test_wganqc_bad_cost_scale():
         WGANQC(cost_scale=0.0)
     with pytest.raises(InvalidInputError, match="gamma"):
         WGANQC(gamma=-1.0)
+    with pytest.raises(InvalidInputError, match="fit_target_mean"):
+        WGANQC(fit_target_mean="yes")
 
 
 @pytest.mark.parametrize("cls", [MinibatchConjugate, WGANQC])

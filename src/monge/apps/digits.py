@@ -53,21 +53,34 @@ class DigitClassifier(nn.Module):
         dim: input dimension (64 for raw digits).
         hidden_sizes: widths of the hidden layers (default ``[128, 64]``); the last is the feature dimension.
         n_classes: number of classes (10).
+        generator: draws the initial weights (PyTorch's default uniform bounds ±1/√fan_in, zero biases);
+            the global RNG is never used.
     """
 
-    def __init__(self, dim: int = 64, hidden_sizes: Sequence[int] = (128, 64), n_classes: int = 10):
+    def __init__(self, dim: int = 64, hidden_sizes: Sequence[int] = (128, 64), n_classes: int = 10, *,
+                 generator: torch.Generator | None = None):
         super().__init__()
         if dim <= 0 or n_classes < 2 or not hidden_sizes or min(hidden_sizes) <= 0:
             raise InvalidInputError(f"bad classifier shape: dim={dim}, hidden_sizes={list(hidden_sizes)}, "
                                     f"n_classes={n_classes}")
         layers: list[nn.Module] = []
         width = dim
-        for size in hidden_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        self.dim, self.feature_dim = int(dim), int(width)
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, n_classes)
+        with torch.device("meta"):          # no draw from the global RNG; weights are set below
+            for size in hidden_sizes:
+                layers += [nn.Linear(width, size), nn.ReLU()]
+                width = size
+            self.dim, self.feature_dim = int(dim), int(width)
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Linear(width, n_classes)
+        self.to_empty(device="cpu")
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    bound = 1.0 / math.sqrt(module.in_features)
+                    module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
+                    module.bias.zero_()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer features ``(n, feature_dim)``."""
@@ -101,13 +114,7 @@ def train_classifier(x: torch.Tensor, labels: torch.Tensor, *, hidden_sizes: Seq
     if steps <= 0:
         raise InvalidInputError(f"steps must be positive, got {steps}")
     n_classes = int(labels.max()) + 1
-    model = DigitClassifier(x.shape[1], hidden_sizes, max(n_classes, 2))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.in_features)
-                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
-                module.bias.zero_()
+    model = DigitClassifier(x.shape[1], hidden_sizes, max(n_classes, 2), generator=generator)
     model = model.to(device=x.device, dtype=x.dtype)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()

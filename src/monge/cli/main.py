@@ -7,6 +7,7 @@ Every error monge raises on purpose (:class:`~monge.errors.MongeError`) is print
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from functools import wraps
@@ -127,6 +128,17 @@ def parse_option(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key, value
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply a ``--threads`` option: torch's CPU thread count, left alone when ``None``."""
+    if threads is None:
+        return
+    if threads <= 0:
+        raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -303,12 +315,7 @@ def pairs_build(
     `monge bench --pair w2b-mix:D --pair-root OUT/Mix{N}toMix{M}`)."""
     from monge.run.build_pairs import build_mixture_pair
 
-    if threads is not None:
-        if threads <= 0:
-            raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     err = _console(stderr=True)
     if no_progress:
         folder = build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
@@ -325,9 +332,11 @@ def pairs_build(
                f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
 
 
-# Application commands (monge/apps) register themselves on ``app``; each lives in its own module.
-# (imported here, after ``app`` and the shared helpers exist)
-# application commands
+# Application commands (monge/apps) register themselves on ``app``, each in its own module of this package.
+# They are imported here, after ``app`` and the shared helpers above exist.
+APP_COMMAND_MODULES = ("color", "domain", "latent", "image_map", "gallery")
+for _module in APP_COMMAND_MODULES:
+    importlib.import_module(f"monge.cli.{_module}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,3 +13,7 @@ from monge.metrics.w1 import (discrete_w1, dot_baseline, evaluate_w1, gradient_c
                               w1_deviation)
 
 __all__ += ["discrete_w1", "dot_baseline", "evaluate_w1", "gradient_cosine", "gradient_l2", "w1_deviation"]
+
+from monge.metrics.frechet import frechet_distance  # noqa: E402
+
+__all__ += ["frechet_distance"]

@@ -12,3 +12,6 @@ __all__ += ["GroupSort", "LipschitzMLP"]
 from monge.nets.cones import ConeCritic  # noqa: E402
 
 __all__ += ["ConeCritic"]
+from monge.nets.conv_icnn import ConvICNN  # noqa: E402
+
+__all__ += ["ConvICNN"]

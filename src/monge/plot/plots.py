@@ -27,7 +27,8 @@ _METRIC_LABELS = {
 }
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure of ``width`` × ``height`` inches on an Agg canvas (no pyplot, no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -36,7 +37,8 @@ def _new_figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG atomically (temporary file, then rename); the folder is created if needed."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +91,7 @@ def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *, me
         series[rid] = per_metric
     chosen = list(metrics) if metrics is not None else default_metrics(seen)
     panels = max(1, len(chosen))
-    fig = _new_figure(5.0 * panels, 4.0)
+    fig = new_figure(5.0 * panels, 4.0)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     if not chosen:
         axes[0].text(0.5, 0.5, "no evaluations stored", ha="center", va="center", transform=axes[0].transAxes)
@@ -120,7 +122,7 @@ def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *, me
             ax.legend(fontsize=7)
     fig.suptitle(f"convergence on {', '.join(pair_names) or 'no runs'}")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_map_2d(source: Any, target: Any, mapped: Any, path: str | Path, *, arrows: int = 64,
@@ -136,7 +138,7 @@ def plot_map_2d(source: Any, target: Any, mapped: Any, path: str | Path, *, arro
     if src.shape != out.shape:
         raise InvalidInputError(f"mapped must have the shape of source {src.shape}, got {out.shape}")
     finite = np.isfinite(out).all(axis=1)
-    fig = _new_figure(11.0, 5.5)
+    fig = new_figure(11.0, 5.5)
     left, right = fig.subplots(1, 2, sharex=True, sharey=True)
     left.scatter(tgt[:, 0], tgt[:, 1], s=3, alpha=0.25, color="tab:green", label="target")
     left.scatter(src[:, 0], src[:, 1], s=3, alpha=0.35, color="tab:blue", label="source")
@@ -158,7 +160,7 @@ def plot_map_2d(source: Any, target: Any, mapped: Any, path: str | Path, *, arro
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_critic_2d(source: Any, target: Any, critic: Any, gradient: Any, path: str | Path, *, grid: int = 80,
@@ -186,7 +188,7 @@ def plot_critic_2d(source: Any, target: Any, critic: Any, gradient: Any, path: s
     idx = np.linspace(0, tgt.shape[0] - 1, k).astype(int)
     at = torch.as_tensor(tgt[idx], dtype=ref.dtype, device=ref.device)
     learned = gradient(at).detach().to("cpu").double().numpy()
-    fig = _new_figure(11.0, 5.5)
+    fig = new_figure(11.0, 5.5)
     left, right = fig.subplots(1, 2, sharex=True, sharey=True)
     filled = left.contourf(gx, gy, values, levels=20, cmap="viridis", alpha=0.8)
     fig.colorbar(filled, ax=left, shrink=0.8)
@@ -208,4 +210,4 @@ def plot_critic_2d(source: Any, target: Any, critic: Any, gradient: Any, path: s
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
