@@ -80,3 +80,22 @@ def test_missing_optional_package_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'monge\[apps\]'") as info:
         require("monge_no_such_module", purpose="this test", package="no-such-package")
     assert "no-such-package" in str(info.value) and isinstance(info.value, ImportError)
+
+
+def test_digit_panels_tile_the_digits_and_write_a_png(tmp_path):
+    from PIL import Image
+
+    from monge.apps.digits import digit_mosaic, plot_digit_panels
+
+    x, _ = load_digits()
+    mosaic = digit_mosaic(x[:10], columns=4)
+    assert mosaic.shape == (3 * 9 + 1, 4 * 9 + 1)
+    assert abs(mosaic[1:9, 1:9] - (1.0 - x[0].reshape(8, 8).double().numpy())).max() < 1e-12
+    path = plot_digit_panels({"a": x[:16], "b": x[16:40]}, tmp_path / "sub" / "panels.png", columns=4,
+                             max_images=8)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > image.size[1]
+    with pytest.raises(InvalidInputError, match="nothing to draw"):
+        plot_digit_panels({}, tmp_path / "none.png")
+    with pytest.raises(InvalidInputError):
+        plot_digit_panels({"bad": x[:4, :10]}, tmp_path / "bad.png")

@@ -53,16 +53,17 @@ def test_generate_digits_rejects_bad_inputs(tmp_path, kwargs, text):
 
 # ------------------------------------------------------------------------------------------ accuracy
 def test_w2gn_maps_8gaussians_close_to_the_target(tmp_path):
-    # A small seeded budget (300 steps, batch 256): the forward-mapped source must come within 0.48 (discrete
-    # W2 on 500 + 500 samples) of the target, which the identity map (W2 ≈ 0.63) does not; the sampling floor
-    # W2(Q, Q') of two independent 500-sample sets is ≈ 0.26.
-    report = make_gallery(tmp_path, figures=["w2gn"], w2gn_pairs=["8gaussians"], steps=300, n_samples=500,
-                          progress=False, seed=0, options={"w2gn": {"lr_decay": False, "pretrain_steps": 200}})
+    # The gallery's W2GN settings (GALLERY_OPTIONS: cosine lr decay from 3e-3) on a small seeded budget
+    # (1000 steps, batch 256, ~5 s): on 500 + 500 held-out samples the forward-mapped source must come within
+    # 0.36 of the target (measured 0.296) and close at least 70 % of the gap between the identity map
+    # (W2 ≈ 0.61) and the sampling floor W2(Q, Q') (≈ 0.29); the inverse map must beat the identity.
+    report = make_gallery(tmp_path, figures=["w2gn"], w2gn_pairs=["8gaussians"], steps=1000, n_samples=500,
+                          progress=False, seed=0)
     s = report["scores"]["w2gn"]["8gaussians"]
     assert s["w2_identity"] > 0.55
-    assert s["w2_forward"] < 0.48
-    assert s["w2_floor"] < s["w2_forward"]
-    assert math.isfinite(s["w2_inverse"])
+    assert s["w2_forward"] < 0.36
+    assert s["w2_forward"] < s["w2_floor"] + 0.3 * (s["w2_identity"] - s["w2_floor"])
+    assert s["w2_inverse"] < s["w2_identity"]
     _check_png(report["figures"]["w2gn_8gaussians"], (1300, 370))
 
 

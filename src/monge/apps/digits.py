@@ -126,3 +126,42 @@ def train_classifier(x: torch.Tensor, labels: torch.Tensor, *, hidden_sizes: Seq
     if not torch.isfinite(loss):
         raise InvalidInputError("classifier training produced a non-finite loss; check the inputs' scale")
     return model.eval()
+
+
+def digit_mosaic(pixels: torch.Tensor, columns: int) -> Any:
+    """Tile rows of 64 pixels into one numpy array of 8×8 digits, ``columns`` per row, with a 1-pixel white gap
+    (dark ink on white: values are ``1 − pixel``, clipped to [0, 1])."""
+    import numpy as np
+
+    if columns <= 0:
+        raise InvalidInputError(f"columns must be a positive integer, got {columns}")
+    images = as_images(pixels.detach().to("cpu", torch.float64).clamp(0, 1)).numpy()
+    h, w = IMAGE_SHAPE
+    rows = max(1, math.ceil(len(images) / columns))
+    canvas = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1))
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = 1.0 - image
+    return canvas
+
+
+def plot_digit_panels(panels: dict[str, torch.Tensor], path: Any, *, columns: int = 8, max_images: int | None = None,
+                      panel_size: tuple[float, float] = (3.4, 3.8), title: str | None = None) -> Any:
+    """Write a PNG with one panel per entry of ``panels`` (name → pixels ``(n, 64)`` in [0, 1]), each a mosaic
+    of (at most ``max_images``) digits, ``columns`` per row; returns the path. Agg canvas, no pyplot state."""
+    from monge.plot.plots import new_figure, save_figure
+
+    if not panels:
+        raise InvalidInputError("panels: nothing to draw")
+    fig = new_figure(panel_size[0] * len(panels), panel_size[1])
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, pixels) in zip(axes, panels.items()):
+        pixels = check_samples(pixels, name=name, dim=IMAGE_SHAPE[0] * IMAGE_SHAPE[1])
+        ax.imshow(digit_mosaic(pixels[:max_images], columns), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

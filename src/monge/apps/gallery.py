@@ -60,7 +60,7 @@ GALLERY_OPTIONS: dict[str, dict[str, Any]] = {
 """Solver options of the full gallery (CPU-sized; other solvers use their own defaults). The adversarial
 solvers take 5 critic steps per generator step instead of the authors' 20 to fit a CPU budget."""
 
-GALLERY_STEPS: dict[str, int] = {"w2gn": 1500, "w2gan": 1000, "wgan-gp-map": 1000, "wgan-lp-map": 1000}
+GALLERY_STEPS: dict[str, int] = {"w2gn": 6000, "w2gan": 1000, "wgan-gp-map": 1000, "wgan-lp-map": 1000}
 """Training steps per fit when ``steps`` is not given (other solvers: 1000)."""
 
 QUICK_STEPS = 20

@@ -23,16 +23,14 @@ Python: :func:`generate_digits`; command line: ``monge generate-digits``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from monge._checks import check_positive_int
-from monge.apps.digits import IMAGE_SHAPE, load_digits, split_indices, train_classifier
+from monge.apps.digits import load_digits, plot_digit_panels, split_indices, train_classifier
 from monge.apps.progress import training_progress
 from monge.errors import InvalidInputError
 
@@ -55,51 +53,6 @@ def _seeded(seed: int, offset: int) -> torch.Generator:
 def _confidence(classifier: Any, x: torch.Tensor) -> float:
     with torch.no_grad():
         return float(torch.softmax(classifier(x), dim=1).max(dim=1).values.mean())
-
-
-def _mosaic(images: torch.Tensor, columns: int) -> np.ndarray:
-    """Tile ``(n, 8, 8)`` images into one array with a 1-pixel gap, values clipped to [0, 1]."""
-    n = images.shape[0]
-    rows = math.ceil(n / columns)
-    h, w = IMAGE_SHAPE
-    canvas = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1))
-    arr = images.detach().to("cpu", torch.float64).clamp(0, 1).numpy()
-    for i in range(n):
-        r, c = divmod(i, columns)
-        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = 1.0 - arr[i]
-    return canvas
-
-
-def plot_digit_grids(panels: dict[str, torch.Tensor], path: str | Path, *, columns: int = 8,
-                     title: str | None = None) -> Path:
-    """Draw each ``(n, 64)`` pixel set of ``panels`` as a grid of 8×8 digits (dark ink on white), side by side,
-    and write the PNG to ``path`` (returned). Pixels are clipped to [0, 1] for display."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not panels:
-        raise InvalidInputError("panels: nothing to draw")
-    fig = Figure(figsize=(3.4 * len(panels), 3.8), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (name, pixels) in zip(axes, panels.items()):
-        ax.imshow(_mosaic(pixels.reshape(-1, *IMAGE_SHAPE), columns), cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9.5)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, format="png")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write figure {path}: {exc.strerror or exc}") from exc
-    return path
 
 
 def generate_digits(
@@ -188,7 +141,7 @@ def generate_digits(
     transport_cost = float(0.5 * (generated.double() - z.double()).square().sum(1).mean())
 
     shown = min(n_show, n_test)
-    figure = plot_digit_grids(
+    figure = plot_digit_panels(
         {"source z ~ N(m, S) (Gaussian fit)": z[:shown], "W2GAN G(z), same z": generated[:shown],
          "real held-out digits": x_test[:shown]},
         out / "w2gan_digits.png",

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from monge._checks import check_positive_int, check_samples
-from monge.apps.digits import IMAGE_SHAPE, load_digits, split_indices, train_classifier
+from monge.apps.digits import load_digits, plot_digit_panels, split_indices, train_classifier
 from monge.apps.progress import training_progress
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.metrics.frechet import frechet_distance, gaussian_moments
@@ -423,34 +423,7 @@ def latent_generation_experiment(*, latent_dim: int = 8, ae_steps: int = 3000, s
 def plot_decoded_samples(panels: dict[str, torch.Tensor], path: str | Path, *, columns: int = 6,
                          title: str | None = None) -> Path:
     """Write a PNG with one panel per entry of ``panels`` (name → pixels ``(n, 64)`` in [0, 1]): each panel a
-    mosaic of the first ``columns²`` digits. Uses matplotlib's Agg canvas (no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not panels:
-        raise InvalidInputError("panels: nothing to plot")
+    mosaic of the first ``columns²`` digits (:func:`monge.apps.digits.plot_digit_panels`)."""
     check_positive_int(columns, "columns")
-    h, w = IMAGE_SHAPE
-    fig = Figure(figsize=(2.3 * len(panels), 2.6), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, images) in zip(axes, panels.items()):
-        images = check_samples(images, name=name, dim=h * w).detach().to("cpu", torch.float64)[: columns * columns]
-        mosaic = torch.ones(columns * (h + 1) - 1, columns * (w + 1) - 1, dtype=torch.float64)
-        for k, image in enumerate(images.reshape(-1, h, w)):
-            r, c = divmod(k, columns)
-            mosaic[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = 1.0 - image.clamp(0, 1)
-        ax.imshow(mosaic.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write figure {path}: {exc.strerror or exc}") from exc
-    return path
+    return plot_digit_panels(panels, path, columns=columns, max_images=columns * columns, panel_size=(2.3, 2.6),
+                             title=title)

@@ -10,18 +10,8 @@ from typing import Any, List, Optional
 
 import typer
 
-from monge.cli.main import _console, _handle_errors, app
+from monge.cli.main import _console, _handle_errors, app, set_threads
 from monge.errors import InvalidInputError
-
-
-def _set_threads(threads: Optional[int]) -> None:
-    if threads is None:
-        return
-    if threads <= 0:
-        raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def _jsonable(value: Any) -> Any:
@@ -39,7 +29,7 @@ def _jsonable(value: Any) -> Any:
 def gallery(
     out: Path = typer.Option(Path("monge-gallery"), "--out", help="Folder for the PNGs and gallery_scores.json."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps of every fit (default per solver: "
-                                        "w2gn 1500, adversarial solvers 1000; 20 with --quick)."),
+                                        "w2gn 6000, adversarial solvers 1000; 20 with --quick)."),
     solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Panel of w2gan_pairs.png (repeatable): a "
                                                "W2 solver name or discrete-ot. Default: w2gan, wgan-gp-map, "
                                                "wgan-lp-map, w2gn, discrete-ot."),
@@ -55,7 +45,7 @@ def gallery(
     displacement arrows per solver, and the W2GAN generator along training; print the measured scores."""
     from monge.apps.gallery import DEFAULT_SOLVERS, make_gallery, score_lines
 
-    _set_threads(threads)
+    set_threads(threads)
     report = make_gallery(out, steps=steps, solvers=solver or DEFAULT_SOLVERS, seed=seed, progress=not no_progress,
                           figures=only or None, quick=quick)
     scores_path = out / "gallery_scores.json"
@@ -87,7 +77,7 @@ def generate_digits_command(
 
     from monge.apps.generate import generate_digits
 
-    _set_threads(threads)
+    set_threads(threads)
     report = generate_digits(out, steps=steps, seed=seed, progress=not no_progress)
     n_test = report["settings"]["n_test"]
     table = Table(title=f"scores against {n_test} held-out digits (lower is better, except confidence)")
