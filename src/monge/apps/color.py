@@ -267,14 +267,11 @@ def color_moments(image: Any, *, chunk: int = 1 << 20) -> tuple[np.ndarray, np.n
 
 
 def bures_wasserstein(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """W2 between the Gaussians N(mean_a, cov_a) and N(mean_b, cov_b):
-    ``sqrt(‖ma − mb‖² + tr(Ca + Cb − 2 (Cb^½ Ca Cb^½)^½))`` (the Bures–Wasserstein distance)."""
-    from monge.pairs.base import psd_sqrt
+    """W2 between the Gaussians N(mean_a, cov_a) and N(mean_b, cov_b) (the Bures–Wasserstein distance): the square
+    root of :func:`monge.metrics.frechet.frechet_distance_gaussians`."""
+    from monge.metrics.frechet import frechet_distance_gaussians
 
-    root_b = psd_sqrt(cov_b)
-    cross = psd_sqrt(root_b @ cov_a @ root_b)
-    value = float(np.sum((np.asarray(mean_a) - np.asarray(mean_b)) ** 2) + np.trace(cov_a + cov_b - 2.0 * cross))
-    return math.sqrt(max(value, 0.0))
+    return math.sqrt(frechet_distance_gaussians(mean_b, cov_b, mean_a, cov_a))
 
 
 def random_pixels(image: Any, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
