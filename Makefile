@@ -21,6 +21,8 @@ install: $(PY)
 
 install-test: $(PY)
 	$(PIP) install --quiet -e ".[test]"
+	# Headless Chromium for the HTML report's browser test (apt, when root; skipped otherwise).
+	bash .ci/ensure-chromium
 
 demo: install
 	$(VENV)/bin/monge bench --preset quick --out monge-demo

@@ -60,3 +60,23 @@ class MissingDependencyError(MongeError, ImportError):
         self.module, self.extra = module, extra
         super().__init__(f"{purpose} needs the optional package {module!r}, which is not installed; "
                          f"install it with: pip install 'monge[{extra}]'")
+
+
+class SweepConfigError(InvalidInputError):
+    """A sweep configuration file (``monge sweep FILE``) that cannot be read or does not validate.
+
+    Attributes:
+        file: the file (a path as given), or ``None`` for a config passed as a dict.
+        key: dotted path of the offending entry, e.g. ``"solvers[1].options.lr"`` (list indices count from
+            0), or ``None`` when the problem is the whole file.
+        line: 1-based line of that entry in the file, or ``None`` when it is not known.
+        problem: the message without the location prefix.
+
+    The message reads ``sweep.toml, line 12, solvers[1].options.lr: must be a positive number, got -1``.
+    """
+
+    def __init__(self, problem: str, *, file: Any = None, key: str | None = None, line: int | None = None):
+        self.file, self.key, self.line, self.problem = file, key, line, problem
+        where = [str(file) if file is not None else None, f"line {line}" if line is not None else None, key]
+        prefix = ", ".join(part for part in where if part)
+        super().__init__(f"{prefix}: {problem}" if prefix else problem)

@@ -213,3 +213,74 @@ def test_many_runs_leaderboard(tmp_path):
         assert [r["final"].get("l2_uvp_fwd") for r in rows if r["final"]] == [float(i) for i in ids[::100]]
         assert len(store.runs(run_ids=ids)) == 620
         assert [r["id"] for r in store.runs(run_ids=ids, limit=3)] == ids[::-1][:3]
+
+
+def _record(**overrides):
+    record = dict(solver="w2gn", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8, eval_every=5,
+                  config={"lr": 1e-3}, versions={"torch": "x"}, status="finished", error=None, steps_done=10,
+                  wall_time_s=2.0, train_time_s=1.0, steps_per_s=None,
+                  evals=[(5, 0.5, {"l2_uvp_fwd": 3.0}), (10, 1.0, {"l2_uvp_fwd": 2.0})],
+                  losses=[(1, {"loss": 0.5}), (10, {"loss": 0.1})])
+    record.update(overrides)
+    return record
+
+
+def test_record_run_stores_everything_in_one_transaction(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_id = store.record_run(_record())
+        row = store.leaderboard([run_id])[0]
+        assert row["status"] == "finished" and row["steps_per_s"] == pytest.approx(10.0)
+        assert row["final"] == {"l2_uvp_fwd": 2.0} and row["best"] == {"l2_uvp_fwd": 2.0}
+        assert [x["value"] for x in store.losses(run_id)] == [0.5, 0.1]
+        with pytest.raises(InvalidInputError, match="must have ended"):
+            store.record_run(_record(status="running"))
+        with pytest.raises(InvalidInputError, match="malformed"):  # a bad row half-way: nothing is kept
+            store.record_run(_record(evals=[(5, 0.5, {"l2_uvp_fwd": 1.0}), (6, "later", {"x": 1.0})]))
+        assert [r["id"] for r in store.runs()] == [run_id]
+
+
+def test_sweep_cells_keep_one_run_each(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.register_cells("s", [("a", {"seed": 0}), ("b", {"seed": 1})])
+        store.register_cells("s", [("a", {"seed": 0}), ("b", {"seed": 1})])  # idempotent
+        assert [(c["cell_key"], c["status"], c["attempts"]) for c in store.cells("s")] == [("a", "pending", 0),
+                                                                                          ("b", "pending", 0)]
+        failed = store.record_cell("s", "a", _record(status="failed", error="boom", evals=[], losses=[]),
+                                   status="failed", error="boom", attempts=3)
+        done = store.record_cell("s", "a", _record(), status="done", attempts=4)
+        assert failed != done and [r["id"] for r in store.runs()] == [done]  # the failed run was replaced
+        store.record_cell("s", "b", None, status="pending", error="worker died", attempts=1)
+        cells = {c["cell_key"]: c for c in store.cells("s")}
+        assert cells["a"]["status"] == "done" and cells["a"]["run_id"] == done and cells["a"]["attempts"] == 4
+        assert cells["b"]["run_id"] is None and cells["b"]["error"] == "worker died"
+        assert store.sweeps() == ["s"]
+        with pytest.raises(StoreError, match="no cell 'zz'"):
+            store.record_cell("s", "zz", None, status="pending")
+        with pytest.raises(InvalidInputError, match="cell status"):
+            store.record_cell("s", "a", None, status="running")
+
+
+def test_version_1_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, solver TEXT NOT NULL,
+            pair TEXT NOT NULL, dim INTEGER NOT NULL, seed INTEGER NOT NULL, steps_requested INTEGER NOT NULL,
+            steps_done INTEGER NOT NULL DEFAULT 0, batch_size INTEGER NOT NULL, eval_every INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'running', error TEXT, wall_time_s REAL, train_time_s REAL,
+            steps_per_s REAL, config_json TEXT NOT NULL DEFAULT '{}', versions_json TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE evals (run_id INTEGER NOT NULL, step INTEGER NOT NULL, train_time_s REAL NOT NULL,
+            metric TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, step, metric));
+        CREATE TABLE losses (run_id INTEGER NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+            PRIMARY KEY (run_id, step, name));
+        INSERT INTO runs (created_at, solver, pair, dim, seed, steps_requested, batch_size, eval_every, status)
+            VALUES ('2026-01-01T00:00:00', 'w2gn', 'gaussian:2', 2, 0, 10, 8, 5, 'finished');
+        INSERT INTO evals VALUES (1, 10, 1.0, 'l2_uvp_fwd', 4.5);
+        PRAGMA user_version = 1;
+    """)
+    conn.close()
+    with ResultStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.leaderboard()[0]["final"] == {"l2_uvp_fwd": 4.5}
+        store.register_cells("s", [("a", {})])
+        assert store.cells("s")[0]["status"] == "pending"

@@ -332,10 +332,10 @@ def pairs_build(
                f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
 
 
-# Application commands (monge/apps) register themselves on ``app``, each in its own module of this package.
-# They are imported here, after ``app`` and the shared helpers above exist.
-APP_COMMAND_MODULES = ("color", "domain", "latent", "image_map", "gallery")
-for _module in APP_COMMAND_MODULES:
+# Commands that live in their own module of this package (sweeps and reports, then the applications of
+# monge/apps) register themselves on ``app``; they are imported here, after ``app`` and the helpers above exist.
+COMMAND_MODULES = ("sweep", "report", "color", "domain", "latent", "image_map", "gallery")
+for _module in COMMAND_MODULES:
     importlib.import_module(f"monge.cli.{_module}")
 
 

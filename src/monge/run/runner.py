@@ -255,16 +255,51 @@ def _headline(metrics: Mapping[str, float | None]) -> str:
     return " ".join(parts)
 
 
-class _RunTracker:
-    """The callback given to ``solver.fit``: times training, samples losses, evaluates, updates the bar."""
+class StoreLog:
+    """Where a run's evaluations and sampled losses go while it trains: straight into the store (``monge bench``)."""
 
-    def __init__(self, cfg: RunConfig, pair: Any, run_id: int, store: ResultStore, bar: Any, task: int):
-        self.cfg, self.pair, self.run_id, self.store, self.bar, self.task = cfg, pair, run_id, store, bar, task
+    def __init__(self, store: ResultStore, run_id: int):
+        self.store, self.run_id = store, run_id
+
+    def log_eval(self, step: int, train_time: float, metrics: Mapping[str, float]) -> None:
+        self.store.log_eval(self.run_id, step, train_time, metrics)
+
+    def log_losses(self, records: list[tuple[int, dict[str, float]]]) -> None:
+        self.store.log_losses(self.run_id, records)
+
+
+class MemoryLog:
+    """Where a sweep worker's evaluations and losses go: kept in memory (and in its checkpoints) and sent to
+    the driver, which alone writes the store."""
+
+    def __init__(self) -> None:
+        self.evals: list[tuple[int, float, dict[str, float]]] = []
+        self.losses: list[tuple[int, dict[str, float]]] = []
+
+    def log_eval(self, step: int, train_time: float, metrics: Mapping[str, float]) -> None:
+        self.evals = [e for e in self.evals if e[0] != step] + [(int(step), float(train_time), dict(metrics))]
+
+    def log_losses(self, records: list[tuple[int, dict[str, float]]]) -> None:
+        self.losses.extend((int(step), dict(logs)) for step, logs in records)
+
+
+class _RunTracker:
+    """The callback given to ``solver.fit``: times training, samples losses, evaluates, updates the bar.
+
+    With a ``checkpoint``, it is also resumable: it saves the fit's training state together with its own
+    bookkeeping (evaluations and losses so far, training time) every ``checkpoint_every`` steps (after that
+    step's evaluation) and at the last step, and ``restore`` continues from the file when it exists.
+    """
+
+    def __init__(self, cfg: RunConfig, pair: Any, log: Any, bar: Any, task: int, *,
+                 checkpoint: Any = None, checkpoint_every: int = 100):
+        self.cfg, self.pair, self.log, self.bar, self.task = cfg, pair, log, bar, task
         self.interval = cfg.eval_interval
         self.loss_every = max(1, math.ceil(cfg.steps / _MAX_LOSS_POINTS))
         self.loss_buffer: list[tuple[int, dict[str, float]]] = []
         self.start = time.perf_counter()
         self.excluded = 0.0  # seconds spent evaluating/storing inside the training loop
+        self.prior_train_time = 0.0  # training seconds of earlier attempts (resumed runs)
         self.last_eval_step = -1
         self.step = 0
         self.stopped = False
@@ -272,6 +307,8 @@ class _RunTracker:
         self.loss_text = ""
         self.first_call: tuple[int, float, float] | None = None  # (step, time, excluded) at the first callback
         self.last_call: tuple[int, float, float] | None = None
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.resumed_from = 0
 
     def loop_steps_per_s(self) -> float | None:
         """Training-loop speed between the first and last callback (excludes set-up such as pre-training
@@ -282,17 +319,17 @@ class _RunTracker:
         return (self.last_call[0] - self.first_call[0]) / elapsed if elapsed > 0 else None
 
     def train_time(self) -> float:
-        return time.perf_counter() - self.start - self.excluded
+        return self.prior_train_time + time.perf_counter() - self.start - self.excluded
 
     def evaluate(self, result: Any, step: int, train_time: float | None = None) -> None:
-        """Evaluate ``result`` at ``step`` on the run's fixed evaluation samples and store the metrics."""
+        """Evaluate ``result`` at ``step`` on the run's fixed evaluation samples and log the metrics."""
         from monge.metrics import evaluate
 
         t0 = time.perf_counter()
         train_time = self.train_time() if train_time is None else train_time
         gen = torch.Generator().manual_seed((self.cfg.seed + _EVAL_SEED_OFFSET) % (2**63))
         metrics = {k: float(v) for k, v in evaluate(result, self.pair, n=self.cfg.eval_samples, generator=gen).items()}
-        self.store.log_eval(self.run_id, step, train_time, metrics)
+        self.log.log_eval(step, train_time, metrics)
         self.flush_losses()
         self.latest = metrics
         self.last_eval_step = step
@@ -301,11 +338,36 @@ class _RunTracker:
 
     def flush_losses(self) -> None:
         if self.loss_buffer:
-            self.store.log_losses(self.run_id, self.loss_buffer)
+            self.log.log_losses(self.loss_buffer)
             self.loss_buffer = []
 
     def _info(self) -> str:
         return " ".join(p for p in (self.loss_text, _headline(self.latest)) if p)
+
+    # ------------------------------------------------------------------ checkpoints
+    def restore(self, state: Any) -> int:
+        """Resume from the checkpoint if there is one (called by the training loop before its first step)."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return 0
+        train, extra = self.checkpoint.load()
+        state.load_state_dict(train)
+        self.log.evals = [(int(s), float(t), dict(m)) for s, t, m in extra.get("evals", [])]
+        self.log.losses = [(int(s), dict(v)) for s, v in extra.get("losses", [])]
+        self.prior_train_time = float(extra.get("train_time", 0.0))
+        self.start, self.excluded = time.perf_counter(), 0.0
+        self.last_eval_step = int(extra.get("last_eval_step", -1))
+        self.latest = dict(self.log.evals[-1][2]) if self.log.evals else {}
+        self.step = self.resumed_from = int(state.step)
+        self.bar.update(self.task, completed=self.step, info=self._info())
+        return self.step
+
+    def _save_checkpoint(self, progress: Any) -> None:
+        t0 = time.perf_counter()
+        self.flush_losses()
+        self.checkpoint.save(progress.state.state_dict(), {
+            "evals": [list(e) for e in self.log.evals], "losses": [list(x) for x in self.log.losses],
+            "train_time": self.train_time(), "last_eval_step": self.last_eval_step})
+        self.excluded += time.perf_counter() - t0
 
     def __call__(self, progress: Any) -> bool:
         t0 = time.perf_counter()
@@ -324,10 +386,59 @@ class _RunTracker:
         over_budget = self.cfg.time_budget_s is not None and self.train_time() >= self.cfg.time_budget_s
         if step % self.interval == 0 or step >= progress.steps or over_budget:
             self.evaluate(progress.result(), step)
+        if self.checkpoint is not None and getattr(progress, "state", None) is not None and (
+                step % self.checkpoint_every == 0 or step >= progress.steps or over_budget):
+            self._save_checkpoint(progress)
         if over_budget and step < progress.steps:
             self.stopped = True
             return True
         return False
+
+
+@dataclass
+class RunOutcome:
+    """How one run ended (what :meth:`ResultStore.finish_run` records)."""
+
+    status: str
+    error: str | None
+    steps_done: int
+    wall_time_s: float
+    train_time_s: float
+    steps_per_s: float | None
+
+
+def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: _RunTracker) -> tuple[RunOutcome, Any]:
+    """Train ``solver`` on ``pair`` with ``tracker`` as its callback; returns the outcome and the result
+    (``None`` when the run failed). Divergence and :class:`MongeError` failures become statuses; anything
+    else propagates (the caller records it)."""
+    train_gen = torch.Generator().manual_seed(cfg.seed)
+    wall0 = time.perf_counter()
+    status, error, result, steps_done = "finished", None, None, 0
+    try:
+        result = solver.fit(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size,
+                            generator=train_gen, callback=tracker)
+        train_time = tracker.train_time()
+        steps_done = int(getattr(result, "steps", 0) or tracker.step)
+        if tracker.last_eval_step != steps_done:
+            tracker.evaluate(result, steps_done, train_time)
+        status = "stopped" if tracker.stopped else "finished"
+    except TrainingDiverged as exc:
+        train_time = tracker.train_time()
+        status, error, steps_done = "diverged", str(exc), int(exc.step)
+        result = exc.result
+        if result is not None and tracker.last_eval_step != steps_done:
+            try:
+                tracker.evaluate(result, steps_done, train_time)
+            except MongeError:
+                pass  # the last good parameters cannot be evaluated either; keep the diverged status
+    except MongeError as exc:
+        train_time = tracker.train_time()
+        status, error, steps_done, result = "failed", str(exc), tracker.step, None
+    tracker.flush_losses()
+    steps_per_s = tracker.loop_steps_per_s()
+    if steps_per_s is None and train_time > 0 and steps_done > 0:
+        steps_per_s = steps_done / train_time
+    return RunOutcome(status, error, steps_done, time.perf_counter() - wall0, train_time, steps_per_s), result
 
 
 def run_bench(
@@ -395,8 +506,9 @@ def run_bench(
     return summaries
 
 
-def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
-    run_id = store.start_run(
+def run_record_fields(cfg: RunConfig, pair: Any, solver: Any, **extra_config: Any) -> dict[str, Any]:
+    """The stored description of a run (``ResultStore.start_run`` keyword arguments)."""
+    return dict(
         solver=cfg.display_name,
         pair=str(getattr(pair, "name", cfg.pair)),
         dim=int(pair.dim),
@@ -404,36 +516,18 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
         steps_requested=cfg.steps,
         batch_size=cfg.batch_size,
         eval_every=cfg.eval_interval,
-        config={**cfg.to_dict(), "solver_settings": _safe_settings(solver, pair, cfg)},
+        config={**cfg.to_dict(), "solver_settings": _safe_settings(solver, pair, cfg), **extra_config},
         versions=environment_versions(getattr(pair, "device", "cpu")),
     )
+
+
+def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
+    run_id = store.start_run(**run_record_fields(cfg, pair, solver))
     task = bar.add_task(f"[{index + 1}/{total}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
-    tracker = _RunTracker(cfg, pair, run_id, store, bar, task)
-    train_gen = torch.Generator().manual_seed(cfg.seed)
+    tracker = _RunTracker(cfg, pair, StoreLog(store, run_id), bar, task)
     wall0 = time.perf_counter()
-    status, error, result, steps_done = "finished", None, None, 0
     try:
-        try:
-            result = solver.fit(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size,
-                                generator=train_gen, callback=tracker)
-            train_time = tracker.train_time()
-            steps_done = int(getattr(result, "steps", 0) or tracker.step)
-            if tracker.last_eval_step != steps_done:
-                tracker.evaluate(result, steps_done, train_time)
-            status = "stopped" if tracker.stopped else "finished"
-        except TrainingDiverged as exc:
-            train_time = tracker.train_time()
-            status, error, steps_done = "diverged", str(exc), int(exc.step)
-            result = exc.result
-            if result is not None and tracker.last_eval_step != steps_done:
-                try:
-                    tracker.evaluate(result, steps_done, train_time)
-                except MongeError:
-                    pass  # the last good parameters cannot be evaluated either; keep the diverged status
-        except MongeError as exc:
-            train_time = tracker.train_time()
-            status, error, steps_done, result = "failed", str(exc), tracker.step, None
-        tracker.flush_losses()
+        outcome, result = execute_run(cfg, pair, solver, tracker)
     except BaseException as exc:  # not ours (a bug, Ctrl-C): record the run, then re-raise
         interrupted = isinstance(exc, KeyboardInterrupt)
         try:
@@ -444,13 +538,10 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
         except MongeError:
             pass
         raise
-    wall = time.perf_counter() - wall0
-    steps_per_s = tracker.loop_steps_per_s()
-    if steps_per_s is None and train_time > 0 and steps_done > 0:
-        steps_per_s = steps_done / train_time
-    store.finish_run(run_id, status, steps_done=steps_done, error=error, wall_time_s=wall,
-                     train_time_s=train_time, steps_per_s=steps_per_s)
-    bar.update(task, completed=steps_done, info=f"{status} {tracker._info()}".strip())
+    store.finish_run(run_id, outcome.status, steps_done=outcome.steps_done, error=outcome.error,
+                     wall_time_s=outcome.wall_time_s, train_time_s=outcome.train_time_s,
+                     steps_per_s=outcome.steps_per_s)
+    bar.update(task, completed=outcome.steps_done, info=f"{outcome.status} {tracker._info()}".strip())
     row = store.leaderboard([run_id])[0]
     return _summary_from_row(row), result
 
@@ -675,6 +766,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["RunConfig", "RunSummary", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "run_record_fields", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]

@@ -1,7 +1,8 @@
 """Embedded SQLite store for benchmark runs, evaluation metrics and sampled training losses.
 
 One file holds every run: ``runs`` (one row per run: configuration, budget, status, timings, versions),
-``evals`` (one row per metric per evaluation) and ``losses`` (sampled training losses). The schema is
+``evals`` (one row per metric per evaluation), ``losses`` (sampled training losses) and ``sweep_cells``
+(one row per cell of a sweep: its config, whether it is stored, its run, attempts and last error). The schema is
 versioned with ``PRAGMA user_version``; a database written by a newer monge is refused rather than
 misread. The journal is in WAL mode and every write happens inside a transaction, so a run that fails
 half-way never corrupts or removes rows that are already stored.
@@ -28,8 +29,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from monge.errors import InvalidInputError, StoreError
 
-SCHEMA_VERSION = 1
-"""Version of the schema this module writes (stored in ``PRAGMA user_version``)."""
+SCHEMA_VERSION = 2
+"""Version of the schema this module writes (stored in ``PRAGMA user_version``). Version 2 added the
+``sweep_cells`` table; version-1 files are upgraded in place when opened."""
 
 STATUSES: tuple[str, ...] = ("running", "finished", "diverged", "failed", "stopped")
 """Allowed values of ``runs.status``."""
@@ -71,7 +73,23 @@ CREATE TABLE IF NOT EXISTS losses (
     value  REAL,
     PRIMARY KEY (run_id, step, name)
 );
+""" + """
+CREATE TABLE IF NOT EXISTS sweep_cells (
+    sweep       TEXT    NOT NULL,
+    cell_key    TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    config_json TEXT    NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+    run_id      INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    updated_at  TEXT    NOT NULL,
+    PRIMARY KEY (sweep, cell_key)
+);
 """
+
+CELL_STATUSES: tuple[str, ...] = ("pending", "done", "failed")
+"""Allowed values of ``sweep_cells.status``: not yet stored, stored (any run status), given up after retries."""
 
 _CHUNK = 500  # ids bound per query (SQLite limits the number of parameters)
 
@@ -79,6 +97,10 @@ _RUN_COLUMNS = (
     "id", "created_at", "solver", "pair", "dim", "seed", "steps_requested", "steps_done", "batch_size",
     "eval_every", "status", "error", "wall_time_s", "train_time_s", "steps_per_s", "config_json", "versions_json",
 )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
 
 
 def higher_is_better(metric: str) -> bool:
@@ -159,15 +181,16 @@ class ResultStore:
         with self._tx() as conn:
             if version == 0:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                foreign = tables - {"runs", "evals", "losses", "sqlite_sequence"}
+                foreign = tables - {"runs", "evals", "losses", "sweep_cells", "sqlite_sequence"}
                 if foreign:
                     raise StoreError(
                         f"results database {self.path}: holds other tables ({', '.join(sorted(foreign))}); "
                         "not a monge results database"
                     )
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            # every statement is CREATE ... IF NOT EXISTS: version 1 gains the sweep_cells table
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -309,6 +332,112 @@ class ResultStore:
             )
             if cur.rowcount != 1:
                 raise StoreError(f"results database {self.path}: no run with id {run_id}")
+
+    def _insert_run(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
+        """Insert a complete run (row, evaluations, losses) with ``conn`` inside an open transaction."""
+        try:
+            return self._insert_run_rows(conn, record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"run record is malformed ({type(exc).__name__}: {exc}); nothing was stored") from exc
+
+    def _insert_run_rows(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
+        try:
+            config_json = json.dumps(dict(record.get("config") or {}), sort_keys=True, default=str)
+            versions_json = json.dumps(dict(record.get("versions") or {}), sort_keys=True, default=str)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"run config is not JSON-serialisable: {exc}") from exc
+        status = record["status"]
+        if status not in STATUSES or status == "running":
+            raise InvalidInputError(f"a recorded run must have ended (finished, diverged, failed, stopped); got {status!r}")
+        steps_done, train_time = int(record.get("steps_done") or 0), record.get("train_time_s")
+        steps_per_s = record.get("steps_per_s")
+        if steps_per_s is None and steps_done and train_time:
+            steps_per_s = steps_done / train_time
+        cur = conn.execute(
+            "INSERT INTO runs (created_at, solver, pair, dim, seed, steps_requested, steps_done, batch_size, eval_every,"
+            " status, error, wall_time_s, train_time_s, steps_per_s, config_json, versions_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.get("created_at") or _now(), record["solver"], record["pair"], int(record["dim"]),
+             int(record["seed"]), int(record["steps_requested"]), steps_done, int(record["batch_size"]),
+             int(record["eval_every"]), status, record.get("error"), _finite_or_none(record.get("wall_time_s")),
+             _finite_or_none(train_time), _finite_or_none(steps_per_s), config_json, versions_json),
+        )
+        run_id = int(cur.lastrowid)
+        conn.executemany(
+            "INSERT OR REPLACE INTO evals (run_id, step, train_time_s, metric, value) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, int(step), float(t), str(k), _finite_or_none(v))
+             for step, t, metrics in record.get("evals", ()) for k, v in dict(metrics).items()])
+        conn.executemany(
+            "INSERT OR REPLACE INTO losses (run_id, step, name, value) VALUES (?, ?, ?, ?)",
+            [(run_id, int(step), str(k), _finite_or_none(v)) for step, logs in record.get("losses", ())
+             for k, v in dict(logs).items()])
+        return run_id
+
+    def record_run(self, record: Mapping[str, Any]) -> int:
+        """Store a complete, ended run in one transaction and return its id.
+
+        ``record`` holds the :meth:`start_run` fields (solver, pair, dim, seed, steps_requested, batch_size,
+        eval_every, config, versions), the :meth:`finish_run` fields (status, error, steps_done, wall_time_s,
+        train_time_s, steps_per_s), ``evals`` (``(step, train_time, {metric: value})`` triples) and ``losses``
+        (``(step, {name: value})`` pairs). Either all of it is stored or nothing is.
+        """
+        with self._tx() as conn:
+            return self._insert_run(conn, record)
+
+    # ------------------------------------------------------------------ sweeps
+    def register_cells(self, sweep: str, cells: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Add the cells ``(cell_key, config)`` of sweep ``sweep`` that are not stored yet, as ``pending``
+        (cells already present keep their status, run and attempts)."""
+        rows = []
+        for position, (key, config) in enumerate(cells):
+            rows.append((str(sweep), str(key), position, json.dumps(dict(config), sort_keys=True, default=str), _now()))
+        with self._tx() as conn:
+            conn.executemany("INSERT OR IGNORE INTO sweep_cells (sweep, cell_key, position, config_json, updated_at)"
+                             " VALUES (?, ?, ?, ?, ?)", rows)
+
+    def cells(self, sweep: str) -> list[dict[str, Any]]:
+        """The cells of sweep ``sweep`` in their order: dicts with ``cell_key``, ``position``, ``config``,
+        ``status`` (pending, done, failed), ``run_id``, ``attempts`` and ``error``."""
+        rows = self._query("SELECT * FROM sweep_cells WHERE sweep = ? ORDER BY position", (str(sweep),))
+        out = []
+        for row in rows:
+            cell = {k: row[k] for k in ("sweep", "cell_key", "position", "status", "run_id", "attempts", "error",
+                                        "updated_at")}
+            cell["config"] = json.loads(row["config_json"] or "{}")
+            out.append(cell)
+        return out
+
+    def sweeps(self) -> list[str]:
+        """Names of the sweeps stored in this database."""
+        return [r[0] for r in self._query("SELECT DISTINCT sweep FROM sweep_cells ORDER BY sweep")]
+
+    def record_cell(self, sweep: str, cell_key: str, record: Mapping[str, Any] | None, *, status: str = "done",
+                    error: str | None = None, attempts: int | None = None) -> int | None:
+        """Store the outcome of one sweep cell in one transaction and return its run id.
+
+        With a ``record`` (see :meth:`record_run`) the run is inserted and the cell points to it; a run the
+        cell pointed to before (a failed earlier attempt) is deleted in the same transaction, so a cell never
+        has two runs. ``status`` is the cell's new status: ``done``, ``failed`` (given up), or ``pending``
+        (``record`` must then be ``None``: only ``attempts``/``error`` change, for a retry to come).
+        """
+        if status not in CELL_STATUSES:
+            raise InvalidInputError(f"cell status must be one of {', '.join(CELL_STATUSES)}; got {status!r}")
+        with self._tx() as conn:
+            row = conn.execute("SELECT run_id, attempts FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
+                               (str(sweep), str(cell_key))).fetchone()
+            if row is None:
+                raise StoreError(f"results database {self.path}: sweep {sweep!r} has no cell {cell_key!r}")
+            run_id = row["run_id"]
+            if record is not None:
+                if run_id is not None:
+                    conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+                run_id = self._insert_run(conn, record)
+            conn.execute(
+                "UPDATE sweep_cells SET status = ?, run_id = ?, attempts = ?, error = ?, updated_at = ?"
+                " WHERE sweep = ? AND cell_key = ?",
+                (status, run_id, int(row["attempts"] if attempts is None else attempts), error, _now(),
+                 str(sweep), str(cell_key)))
+            return None if run_id is None else int(run_id)
 
     # ------------------------------------------------------------------ reading
     def runs(

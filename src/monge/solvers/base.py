@@ -32,16 +32,23 @@ class Progress:
         logs: scalar losses of this step (name → float).
         result: builds a :class:`W2Result` view of the *current* networks (shares their parameters; call
             ``result().frozen()`` for a copy that training will not change).
+        state: the fit's :class:`~monge.solvers.loop.TrainState` after this step (networks, optimisers,
+            generator, history): ``state.state_dict()`` is a checkpoint from which the fit can resume.
     """
 
     step: int
     steps: int
     logs: dict[str, float]
     result: Callable[[], "W2Result"]
+    state: Any = None
 
 
 Callback = Callable[[Progress], "bool | None"]
-"""Called after every step; returning ``True`` stops training early (for example a wall-clock budget)."""
+"""Called after every step; returning ``True`` stops training early (for example a wall-clock budget).
+
+A callback that also has a ``restore(state) -> int`` method is resumable: before the first step the training
+loop hands it the fit's :class:`~monge.solvers.loop.TrainState`; it may load a saved state into it and
+return the number of steps that state had done (0 to start afresh)."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +160,26 @@ def save_result(path: str | Path, kind: str, nets: dict[str, torch.nn.Module | N
             **fields, "networks": {k: (None if n is None else n.config()) for k, n in nets.items()}}
     for key, net in nets.items():
         if net is not None:
-            _atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
-    _atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
+            atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
+    atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
     return path
+
+
+def read_result_meta(path: str | Path) -> tuple[Path, Any]:
+    """``(path of result.json, its parsed contents)`` of a result folder; :class:`CheckpointError` names the
+    folder or file when it is missing, unreadable or not JSON."""
+    path = Path(path)
+    meta_path = path / "result.json"
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a saved result (no such folder)")
+    if not meta_path.is_file():
+        raise CheckpointError(f"{path}: not a saved result (no result.json)")
+    try:
+        return meta_path, json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{meta_path}: corrupt JSON ({exc})") from exc
+    except OSError as exc:
+        raise CheckpointError(f"{meta_path}: unreadable ({exc.strerror or exc})") from exc
 
 
 def load_result(path: str | Path, kind: str, *, map_location: Any = "cpu"
@@ -165,13 +189,7 @@ def load_result(path: str | Path, kind: str, *, map_location: Any = "cpu"
     from monge.nets.base import build_network
 
     path = Path(path)
-    meta_path = path / "result.json"
-    if not meta_path.is_file():
-        raise CheckpointError(f"{path}: not a saved result (no result.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{meta_path}: corrupt JSON ({exc})") from exc
+    meta_path, meta = read_result_meta(path)
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise CheckpointError(f"{meta_path}: not a {kind[:2]} result" + (f" (it holds a {found})" if found else ""))
@@ -213,11 +231,22 @@ def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: A
             raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
 
 
-def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    tmp.replace(target)
+def atomic_write(target: Path, write: Callable[[Any], None]) -> None:
+    """Write ``target`` atomically: ``write(f)`` fills a temporary file beside it (flushed to disk), which
+    is then renamed over ``target``; a crash at any point leaves either the old file or the new one."""
+    import os
+
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _json_default(obj: Any) -> Any:

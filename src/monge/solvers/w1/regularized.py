@@ -142,4 +142,5 @@ class LSOTW1(W1Solver):
                     "potentials": potentials.item()}
 
         return run_w1_training(name=self.name, steps=steps, critic=psi, extra_params=list(phi.parameters()),
-                               step=step, settings=self.settings(), callback=callback, started=started)
+                               step=step, settings=self.settings(), callback=callback, started=started,
+                               generator=generator, state={"phi": phi, "optimizer": opt})

@@ -87,7 +87,8 @@ class LipschitzCriticSolver(W1Solver):
 
         try:
             return run_w1_training(name=self.name, steps=steps, critic=critic, step=step,
-                                   settings=self.settings(), callback=callback, started=started)
+                                   settings=self.settings(), callback=callback, started=started,
+                                   generator=generator, state={"optimizer": opt})
         finally:                                # also on TrainingDiverged: the result it carries is usable
             critic.update_spectral_norms(FINAL_POWER_ITERATIONS)
             critic.eval()

@@ -249,7 +249,9 @@ class AmortizedConjugate(W2Solver):
             return logs
 
         result = train_loop(name="AmortizedConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback, started=started)
+                            make_result=make_result, history=history, callback=callback, started=started,
+                            generator=generator,
+                            state={"f": f, "amortizer": amortizer, "optimizer": opt, "schedule": schedule})
         return result
 
     def _loss(self, f: Potential, amortizer: ResidualMap, f_params: list[torch.Tensor],

@@ -198,6 +198,10 @@ class ENOT(W2Solver):
             return logs
 
         result = train_loop(name="ENOT", steps=steps, params=[*psi.parameters(), *phi.parameters()], step=step,
-                            make_result=make_result, history=history, callback=callback, started=started)
+                            make_result=make_result, history=history, callback=callback, started=started,
+                            generator=generator,
+                            state={"psi": psi, "phi": phi, "psi_optimizer": optimizers[id(psi)],
+                                   "phi_optimizer": optimizers[id(phi)],
+                                   **dict(zip(("psi_schedule", "phi_schedule"), schedulers))})
         return result
 

@@ -201,7 +201,8 @@ class MinibatchConjugate(_ICNNPairSolver):
             return logs
 
         result = train_loop(name="MinibatchConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback, started=started)
+                            make_result=make_result, history=history, callback=callback, started=started,
+                            generator=generator, state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
         return result
 
 
@@ -370,7 +371,8 @@ class WGANQC(_ICNNPairSolver):
             return logs
 
         result = train_loop(name="WGANQC", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started)
+                            history=history, callback=callback, started=started, generator=generator,
+                            state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
         return result
 
 

@@ -206,5 +206,6 @@ class TaghvaeiJalali(W2Solver):
             return logs
 
         result = train_loop(name="TaghvaeiJalali", steps=steps, params=list(psi.parameters()), step=step,
-                            make_result=make_result, history=history, callback=callback, started=started)
+                            make_result=make_result, history=history, callback=callback, started=started,
+                            generator=generator, state={"psi": psi, "optimizer": opt})
         return result

@@ -225,7 +225,8 @@ class W2GN(W2Solver):
             return logs
 
         result = train_loop(name="W2GN", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started)
+                            history=history, callback=callback, started=started, generator=generator,
+                            state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt, "schedule": schedule})
         return result
 
     def _loss(self, psi: Potential, psi_bar: Potential, x: torch.Tensor, y: torch.Tensor

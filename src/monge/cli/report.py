@@ -1,0 +1,29 @@
+"""``monge report``: write a self-contained HTML report of a results database (:mod:`monge.run.report`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from monge.cli.main import DEFAULT_DB, _handle_errors, app
+
+
+@app.command("report")
+@_handle_errors
+def report(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database (must exist)."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write (its folder is created)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Page title (default: monge report: <db name>)."),
+    run_id: Optional[List[int]] = typer.Option(None, "--run-id", help="Only this run (repeatable; default: all)."),
+) -> None:
+    """Write one self-contained HTML file (inline CSS, embedded PNGs) with leaderboards per pair family,
+    convergence curves, 2-D maps of saved results, every run's configuration and the versions used;
+    print its path."""
+    from monge.run.report import write_report
+    from monge.run.store import ResultStore
+
+    with ResultStore(db, create=False) as store:
+        path = write_report(store, out, title=title, run_ids=run_id or None)
+    typer.echo(str(path))

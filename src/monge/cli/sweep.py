@@ -1,0 +1,84 @@
+"""``monge sweep FILE``: run a sweep file (TOML or YAML) locally or on Ray, resumably (:mod:`monge.run.sweep`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from monge.cli.main import DEFAULT_DB, _console, _handle_errors, app
+from monge.errors import InvalidInputError
+
+
+@app.command("sweep")
+@_handle_errors
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml or .yml); see docs/sweeps.md."),
+    db: Optional[Path] = typer.Option(None, "--db", help=f"SQLite results database (default: the file's "
+                                      f"[output] db, else {DEFAULT_DB})."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for checkpoints and saved results (default: the "
+                                       "file's [output] dir, else monge-sweeps/<name>)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (processes on this machine) or ray "
+                                           "(default: the file's [executor] kind, else local)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes at once (default: the "
+                                          "file's, else one per CPU core); with Ray and no --address, the CPUs of "
+                                          "the local Ray instance."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join: auto or HOST:PORT (default: "
+                                          "the file's; none starts a local Ray instance)."),
+    retries: Optional[int] = typer.Option(None, "--retries", help="Retries of a cell whose worker raised or died "
+                                          "(default: the file's, else 2)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
+                                 "running anything."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
+) -> None:
+    """Run every cell of a sweep file that is not stored yet (finished cells are skipped, interrupted ones resume
+    from their last checkpoint), then print the sweep's leaderboard."""
+    from monge.run.executors import make_executor
+    from monge.run.runner import leaderboard_tables, validate_configs
+    from monge.run.store import ResultStore
+    from monge.run.sweep import plan_cells, run_sweep, sweep_summary_lines
+    from monge.run.sweep_config import load_sweep
+
+    spec = load_sweep(file)
+    settings = spec.executor
+    kind = executor or settings.kind
+    if kind not in ("local", "ray"):
+        raise InvalidInputError(f"--executor must be local or ray, got {kind!r}")
+    if workers is not None and workers <= 0:
+        raise InvalidInputError(f"--workers must be a positive integer, got {workers}")
+    if retries is not None and retries < 0:
+        raise InvalidInputError(f"--retries must be an integer >= 0, got {retries}")
+    db_path = db or spec.db or DEFAULT_DB
+    out_dir = out or spec.out_dir or Path("monge-sweeps") / spec.name
+    err = _console(stderr=True)
+    if dry_run:
+        validate_configs(spec.runs)
+        cells = plan_cells(spec.runs)
+        stored: dict[str, str] = {}
+        if Path(db_path).exists():
+            with ResultStore(db_path, create=False) as store:
+                stored = {c["cell_key"]: c["status"] for c in store.cells(spec.name)}
+        for key, cfg in cells:
+            typer.echo(f"{key}  {stored.get(key, 'new'):<8} {cfg.display_name} on {cfg.pair} (seed {cfg.seed}), "
+                       f"{cfg.steps} steps, batch {cfg.batch_size}")
+        todo = sum(stored.get(k) != "done" for k, _ in cells)
+        typer.echo(f"sweep {spec.name}: {len(cells)} cells, {todo} to run; database {db_path}, output {out_dir}")
+        return
+    validate_configs(spec.runs)  # unknown names / bad options fail before the database is touched
+    with ResultStore(db_path) as store, make_executor(kind, workers=workers or settings.workers,
+                                                      address=address or settings.address,
+                                                      num_cpus=settings.num_cpus, num_gpus=settings.num_gpus) as ex:
+        outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
+                            retries=settings.retries if retries is None else retries,
+                            checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,
+                            progress=not no_progress, console=err)
+        rows = store.leaderboard(outcome.run_ids)
+    for table in leaderboard_tables(rows, title=f"sweep {spec.name}"):
+        _console().print(table)
+    for line in sweep_summary_lines(outcome):
+        err.print(line, markup=False, highlight=False)
+    err.print(f"results stored in {db_path}; checkpoints and saved results in {out_dir}", markup=False,
+              highlight=False)
+    if outcome.failed:
+        raise typer.Exit(code=1)

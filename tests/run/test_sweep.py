@@ -1,0 +1,289 @@
+"""Sweeps: cells stored once by the driver, finished cells skipped, interrupted cells resumed bit-exactly,
+workers that die retried a bounded number of times, and a local Ray instance running a tiny sweep."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from monge.errors import InvalidInputError
+from monge.run.executors import LocalExecutor, ProgressEvent, make_executor
+from monge.run.runner import RunConfig
+from monge.run.store import ResultStore
+from monge.run.sweep import plan_cells, run_sweep, sweep_summary_lines
+from monge.run.sweep_config import load_sweep
+
+STEPS, EVAL_EVERY, CHECKPOINT_EVERY = 400, 100, 50
+
+SWEEP_FILE = f"""
+name = "tiny"
+seeds = [0, 1]
+pairs = ["gaussian:2"]
+
+[budget]
+steps = {STEPS}
+batch_size = 64
+
+[evaluation]
+every = {EVAL_EVERY}
+samples = 512
+
+[checkpoint]
+every = {CHECKPOINT_EVERY}
+
+[executor]
+workers = 2
+retries = 2
+
+[[solvers]]
+name = "w2gn"
+options = {{ hidden_sizes = [16, 16, 8], pretrain_steps = 30 }}
+
+[[solvers]]
+name = "enot"
+options = {{ hidden_sizes = [16, 16] }}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("file") / "tiny.toml"
+    path.write_text(SWEEP_FILE)
+    return path
+
+
+def tiny_runs(sweep_file: Path, steps: int | None = None) -> list[RunConfig]:
+    from dataclasses import replace
+
+    runs = list(load_sweep(sweep_file).runs)
+    return [replace(r, steps=steps) for r in runs] if steps else runs
+
+
+def sweep(store_path: Path, out: Path, runs, executor=None, **kwargs):
+    with ResultStore(store_path) as store:
+        outcome = run_sweep("tiny", runs, store, out_dir=out, executor=executor or LocalExecutor(2),
+                            checkpoint_every=CHECKPOINT_EVERY, progress=False, **kwargs)
+        rows = store.leaderboard(outcome.run_ids)
+        evals = {r["run_id"]: store.evals(r["run_id"]) for r in rows}
+        losses = {r["run_id"]: store.losses(r["run_id"]) for r in rows}
+        cells = store.cells("tiny")
+    return outcome, rows, evals, losses, cells
+
+
+def networks(out: Path, key: str) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for file in sorted((out / "results" / key).glob("*.pt")):
+        for name, value in torch.load(file, weights_only=True).items():
+            tensors[f"{file.stem}.{name}"] = value
+    return tensors
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, sweep_file):
+    """An uninterrupted sweep: what every interrupted and resumed sweep must reproduce exactly."""
+    root = tmp_path_factory.mktemp("reference")
+    outcome, rows, evals, losses, cells = sweep(root / "db.sqlite", root / "out", tiny_runs(sweep_file))
+    return root, outcome, rows, evals, losses, cells
+
+
+def _comparable(evals):
+    return sorted((e["step"], e["metric"], e["value"]) for e in evals)
+
+
+def assert_same_as_reference(reference, out: Path, rows, evals, losses, cells):
+    ref_root, _, ref_rows, ref_evals, ref_losses, ref_cells = reference
+    assert [c["status"] for c in cells] == ["done"] * len(ref_cells)
+    assert len({c["run_id"] for c in cells}) == len(cells)
+    by_key = {c["cell_key"]: c["run_id"] for c in cells}
+    ref_by_key = {c["cell_key"]: c["run_id"] for c in ref_cells}
+    assert by_key.keys() == ref_by_key.keys()
+    for key, run_id in by_key.items():
+        ref_id = ref_by_key[key]
+        assert _comparable(evals[run_id]) == _comparable(ref_evals[ref_id]), key
+        assert losses[run_id] == ref_losses[ref_id], key
+        ref_nets, new_nets = networks(ref_root / "out", key), networks(out, key)
+        assert ref_nets and ref_nets.keys() == new_nets.keys()
+        for name, value in ref_nets.items():
+            assert torch.equal(value, new_nets[name]), f"{key}: {name} differs from the uninterrupted run"
+    assert {r["status"] for r in rows} == {"finished"}
+
+
+def test_sweep_stores_each_cell_once_and_skips_them_on_rerun(reference, sweep_file):
+    _, outcome, rows, evals, _, cells = reference
+    assert outcome.ran == 4 and outcome.skipped == 0 and not outcome.failed and outcome.retries == 0
+    assert [r["steps_done"] for r in rows] == [STEPS] * 4
+    for r in rows:
+        assert {e["step"] for e in evals[r["run_id"]]} == {100, 200, 300, 400}
+        assert r["config"]["cell_key"] in {c["cell_key"] for c in cells}
+        assert Path(r["config"]["result_dir"]).is_dir()
+    assert not list((reference[0] / "out" / "checkpoints").iterdir())  # removed once stored
+    again, rows2, *_ = sweep(reference[0] / "db.sqlite", reference[0] / "out", tiny_runs(sweep_file))
+    assert again.ran == 0 and again.skipped == 4 and again.run_ids == outcome.run_ids
+    assert "0 cells run" in sweep_summary_lines(again)[0]
+
+
+def test_identical_runs_and_bad_settings_are_refused(tmp_path, sweep_file):
+    runs = tiny_runs(sweep_file)
+    with pytest.raises(InvalidInputError, match="same run twice"):
+        plan_cells([runs[0], runs[0]])
+    with ResultStore(tmp_path / "db.sqlite") as store:
+        with pytest.raises(InvalidInputError, match="retries"):
+            run_sweep("x", runs, store, out_dir=tmp_path, retries=-1, progress=False)
+        with pytest.raises(InvalidInputError, match="no runs"):
+            run_sweep("x", [], store, out_dir=tmp_path, progress=False)
+        assert store.cells("x") == []
+    with pytest.raises(InvalidInputError, match="'fork' is not safe"):
+        LocalExecutor(2, start_method="fork")
+    with pytest.raises(InvalidInputError, match="executor must be"):
+        make_executor("slurm")
+
+
+class KillingExecutor(LocalExecutor):
+    """Kills a cell's worker with SIGKILL once it passes ``kill_after`` steps (``times`` kills per cell)."""
+
+    def __init__(self, workers, kill_after, times=1):
+        super().__init__(workers)
+        self.kill_after, self.times, self.kills = kill_after, times, {}
+
+    def events(self, timeout=None):
+        events = super().events(timeout)
+        for event in events:
+            key = event.task.key
+            if isinstance(event, ProgressEvent) and event.step >= self.kill_after and self.kills.get(key, 0) < self.times:
+                pid = next(p for p, t in self.running_pids().items() if t.key == key)
+                os.kill(pid, signal.SIGKILL)
+                self.kills[key] = self.kills.get(key, 0) + 1
+        return events
+
+
+def test_killed_workers_are_retried_and_resume_bit_exactly(reference, tmp_path, sweep_file):
+    executor = KillingExecutor(2, kill_after=120)
+    outcome, rows, evals, losses, cells = sweep(tmp_path / "db.sqlite", tmp_path / "out", tiny_runs(sweep_file),
+                                                executor=executor)
+    assert sum(executor.kills.values()) == 4 and outcome.retries == 4 and not outcome.failed
+    assert outcome.resumed == 4  # each retry continued from its checkpoint (step >= 100), not from scratch
+    assert all(c["attempts"] == 2 for c in cells)
+    assert all(r["config"]["resumed_from"] >= 100 for r in rows)
+    assert_same_as_reference(reference, tmp_path / "out", rows, evals, losses, cells)
+
+
+def test_cell_is_failed_after_bounded_retries_then_replaced_on_rerun(reference, tmp_path, sweep_file):
+    runs = tiny_runs(sweep_file)[:1]
+    executor = KillingExecutor(1, kill_after=60, times=99)
+    outcome, rows, *_ , cells = sweep(tmp_path / "db.sqlite", tmp_path / "out", runs, executor=executor, retries=1)
+    assert outcome.retries == 1 and len(outcome.failed) == 1
+    assert "killed by SIGKILL" in outcome.failed[0][2]
+    assert cells[0]["status"] == "failed" and cells[0]["attempts"] == 2
+    assert [r["status"] for r in rows] == ["failed"] and "SIGKILL" in rows[0]["error"]
+    outcome2, rows2, *_ , cells2 = sweep(tmp_path / "db.sqlite", tmp_path / "out", runs)
+    assert outcome2.ran == 1 and outcome2.resumed == 1 and [r["status"] for r in rows2] == ["finished"]
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # the failed row was replaced
+    ref_root, *_ , ref_cells = reference
+    key = cells2[0]["cell_key"]
+    assert key == ref_cells[0]["cell_key"]
+    for name, value in networks(ref_root / "out", key).items():
+        assert torch.equal(value, networks(tmp_path / "out", key)[name])
+
+
+def test_corrupt_checkpoint_is_set_aside_and_the_cell_restarts(tmp_path, sweep_file):
+    runs = tiny_runs(sweep_file, steps=100)[:1]
+    (key, _), = plan_cells(runs)
+    (tmp_path / "out" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "out" / "checkpoints" / f"{key}.ckpt").write_bytes(b"\x00garbage")
+    outcome, rows, *_ = sweep(tmp_path / "db.sqlite", tmp_path / "out", runs)
+    assert outcome.ran == 1 and outcome.resumed == 0 and rows[0]["status"] == "finished"
+    assert any("corrupt" in note for note in outcome.notes)
+    assert (tmp_path / "out" / "checkpoints" / f"{key}.ckpt.corrupt").read_bytes() == b"\x00garbage"
+
+
+@pytest.mark.slow
+def test_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_rows(reference, tmp_path, sweep_file):
+    db, out = tmp_path / "db.sqlite", tmp_path / "out"
+    command = [sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db", str(db), "--out", str(out),
+               "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    rng = random.Random(20261123)
+    checkpoints = out / "checkpoints"
+    for cycle in range(4):  # kill the whole sweep (driver and workers) with SIGKILL at a random moment
+        process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if cycle > 0:  # later kills land after some checkpoint exists, so that resuming is exercised
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline and not list(checkpoints.glob("*.ckpt")):
+                time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 2.5) if cycle == 0 else rng.uniform(0.0, 0.8))
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had already finished
+            pass
+        process.wait(timeout=30)
+        if db.exists():
+            with sqlite3.connect(db) as conn:  # whatever was committed is whole: no run without its cell
+                stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                done = conn.execute("SELECT COUNT(*) FROM sweep_cells WHERE status = 'done'").fetchone()[0]
+                assert stored == done
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "sweep tiny" in finished.stdout
+    with ResultStore(db) as store:
+        cells = store.cells("tiny")
+        rows = store.leaderboard([c["run_id"] for c in cells])
+        evals = {r["run_id"]: store.evals(r["run_id"]) for r in rows}
+        losses = {r["run_id"]: store.losses(r["run_id"]) for r in rows}
+        assert len(store.runs()) == 4
+    assert any(r["config"]["resumed_from"] > 0 for r in rows), "no cell was resumed: the kills missed the runs"
+    assert_same_as_reference(reference, out, rows, evals, losses, cells)
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_a_tiny_sweep_on_a_local_instance(reference, tmp_path, sweep_file):
+    executor = make_executor("ray", workers=2)
+    try:
+        outcome, rows, evals, losses, cells = sweep(tmp_path / "db.sqlite", tmp_path / "out", tiny_runs(sweep_file),
+                                                    executor=executor)
+    finally:
+        executor.close()
+    assert outcome.ran == 4 and not outcome.failed
+    assert_same_as_reference(reference, tmp_path / "out", rows, evals, losses, cells)
+
+
+def test_cli_dry_run_lists_cells_and_their_stored_status(reference, sweep_file, capsys):
+    from monge.cli.main import main
+
+    db = reference[0] / "db.sqlite"
+    assert main(["sweep", str(sweep_file), "--db", str(db), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" done ") == 4 and "4 cells, 0 to run" in out
+    assert main(["sweep", str(sweep_file), "--db", str(reference[0] / "new.sqlite"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" new ") == 4 and "4 cells, 4 to run" in out and "w2gn on gaussian:2 (seed 1), 400 steps" in out
+    assert not (reference[0] / "new.sqlite").exists()  # a dry run writes nothing
+
+
+def test_cli_rerun_of_a_finished_sweep_runs_nothing_and_bad_files_are_named(reference, sweep_file, tmp_path, capsys):
+    from monge.cli.main import main
+
+    root = reference[0]
+    assert main(["sweep", str(sweep_file), "--db", str(root / "db.sqlite"), "--out", str(root / "out"),
+                 "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "0 cells run (0 resumed from checkpoints), 4 already stored" in captured.err
+    assert "sweep tiny" in captured.out  # the leaderboard of the sweep's runs
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SWEEP_FILE.replace('name = "enot"', 'name = "entot"'))
+    assert main(["sweep", str(bad), "--db", str(tmp_path / "x.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.toml, line" in err and "solvers[1].name" in err and "entot" in err
+    assert not (tmp_path / "x.sqlite").exists()
+    assert main(["sweep", str(sweep_file), "--executor", "slurm", "--db", str(tmp_path / "x.sqlite")]) == 1
+    assert "--executor must be local or ray" in capsys.readouterr().err
