@@ -287,3 +287,20 @@ def test_cli_rerun_of_a_finished_sweep_runs_nothing_and_bad_files_are_named(refe
     assert not (tmp_path / "x.sqlite").exists()
     assert main(["sweep", str(sweep_file), "--executor", "slurm", "--db", str(tmp_path / "x.sqlite")]) == 1
     assert "--executor must be local or ray" in capsys.readouterr().err
+
+
+def test_ray_executor_without_ray_names_the_extra(monkeypatch):
+    import builtins
+
+    from monge.errors import MissingDependencyError
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'monge\[ray\]'"):
+        make_executor("ray")

@@ -26,6 +26,10 @@ def sweep(
                                           "the local Ray instance."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join: auto or HOST:PORT (default: "
                                           "the file's; none starts a local Ray instance)."),
+    cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="Ray: CPUs each run reserves (default: "
+                                                 "the file's num_cpus, else 1)."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="Ray: GPUs each run reserves, e.g. 1 "
+                                                 "(default: the file's num_gpus, else 0)."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Retries of a cell whose worker raised or died "
                                           "(default: the file's, else 2)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
@@ -47,6 +51,9 @@ def sweep(
         raise InvalidInputError(f"--executor must be local or ray, got {kind!r}")
     if workers is not None and workers <= 0:
         raise InvalidInputError(f"--workers must be a positive integer, got {workers}")
+    for flag, value in (("--cpus-per-run", cpus_per_run), ("--gpus-per-run", gpus_per_run)):
+        if value is not None and value < 0:
+            raise InvalidInputError(f"{flag} must be a number >= 0, got {value}")
     if retries is not None and retries < 0:
         raise InvalidInputError(f"--retries must be an integer >= 0, got {retries}")
     db_path = db or spec.db or DEFAULT_DB
@@ -68,7 +75,8 @@ def sweep(
     validate_configs(spec.runs)  # unknown names / bad options fail before the database is touched
     with ResultStore(db_path) as store, make_executor(kind, workers=workers or settings.workers,
                                                       address=address or settings.address,
-                                                      num_cpus=settings.num_cpus, num_gpus=settings.num_gpus) as ex:
+                                                      num_cpus=settings.num_cpus if cpus_per_run is None else cpus_per_run,
+                                                      num_gpus=settings.num_gpus if gpus_per_run is None else gpus_per_run) as ex:
         outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
                             retries=settings.retries if retries is None else retries,
                             checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,

@@ -281,7 +281,7 @@ def _require_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise MissingDependencyError("the Ray executor needs Ray: pip install 'monge[ray]'") from exc
+        raise MissingDependencyError("ray", "ray", "the Ray executor (--executor ray)") from exc
     return ray
 
 
