@@ -175,11 +175,12 @@ def validate_configs(configs: Iterable[RunConfig]) -> None:
     Raises :class:`~monge.errors.UnknownNameError` or :class:`InvalidInputError` naming the problem.
     :func:`run_bench` does this itself; call it to fail before opening a store.
     """
-    _validate_all(list(configs))
+    build_runs(list(configs))
 
 
-def _validate_all(configs: Sequence[RunConfig]) -> tuple[dict, list]:
-    """Build every pair and solver once before training, so bad names/options fail early."""
+def build_runs(configs: Sequence[RunConfig]) -> tuple[dict, list]:
+    """Validate every config and build its pair and solver once, before any training, so that bad names and
+    options fail early. Returns ``({(pair spec, seed, dtype): pair}, [solver of each config])``."""
     from monge.pairs import make_pair
     from monge.solvers import get_solver
 
@@ -210,7 +211,7 @@ def check_costs_match(solver_name: str, solver: Any, pair_spec: str, pair: Any) 
             f"(monge.available_solvers(cost={pair_cost!r}), or `monge solvers`)")
 
 
-class _NullBar:
+class NullProgress:
     """Stand-in for the rich progress bar when progress display is off."""
 
     def add_task(self, *args: Any, **kwargs: Any) -> int:
@@ -219,14 +220,15 @@ class _NullBar:
     def update(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def __enter__(self) -> "_NullBar":
+    def __enter__(self) -> "NullProgress":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         pass
 
 
-def _progress_bar(console: Any) -> Any:
+def progress_bar(console: Any) -> Any:
+    """The rich progress display of runs: description, bar, steps done/total, elapsed time, latest info."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -283,7 +285,7 @@ class MemoryLog:
         self.losses.extend((int(step), dict(logs)) for step, logs in records)
 
 
-class _RunTracker:
+class RunTracker:
     """The callback given to ``solver.fit``: times training, samples losses, evaluates, updates the bar.
 
     With a ``checkpoint``, it is also resumable: it saves the fit's training state together with its own
@@ -407,7 +409,7 @@ class RunOutcome:
     steps_per_s: float | None
 
 
-def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: _RunTracker) -> tuple[RunOutcome, Any]:
+def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: RunTracker) -> tuple[RunOutcome, Any]:
     """Train ``solver`` on ``pair`` with ``tracker`` as its callback; returns the outcome and the result
     (``None`` when the run failed). Divergence and :class:`MongeError` failures become statuses; anything
     else propagates (the caller records it)."""
@@ -464,7 +466,7 @@ def run_bench(
     from monge.solvers import get_solver
 
     configs = list(configs)
-    pairs, solvers = _validate_all(configs)
+    pairs, solvers = build_runs(configs)
     out_path = Path(out_dir) if out_dir is not None else None
     if out_path is not None:
         try:
@@ -476,9 +478,9 @@ def run_bench(
             from rich.console import Console
 
             console = Console(stderr=True)
-        bar: Any = _progress_bar(console)
+        bar: Any = progress_bar(console)
     else:
-        bar = _NullBar()
+        bar = NullProgress()
 
     summaries: list[RunSummary] = []
     with bar:
@@ -524,7 +526,7 @@ def run_record_fields(cfg: RunConfig, pair: Any, solver: Any, **extra_config: An
 def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
     run_id = store.start_run(**run_record_fields(cfg, pair, solver))
     task = bar.add_task(f"[{index + 1}/{total}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
-    tracker = _RunTracker(cfg, pair, StoreLog(store, run_id), bar, task)
+    tracker = RunTracker(cfg, pair, StoreLog(store, run_id), bar, task)
     wall0 = time.perf_counter()
     try:
         outcome, result = execute_run(cfg, pair, solver, tracker)
@@ -766,6 +768,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "run_record_fields", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from monge.errors import InvalidInputError
 from monge.run.executors import DoneEvent, Executor, FailedEvent, LocalExecutor, ProgressEvent
-from monge.run.runner import RunConfig, _NullBar, _validate_all, run_record_fields
+from monge.run.runner import RunConfig, NullProgress, build_runs, run_record_fields
 from monge.run.store import ResultStore
 from monge.run.worker import CellTask, cell_key
 
@@ -103,7 +103,7 @@ def run_sweep(
     runs = list(runs)
     if not runs:
         raise InvalidInputError(f"sweep {name!r} has no runs")
-    pairs, _ = _validate_all(runs)
+    pairs, _ = build_runs(runs)
     cells = plan_cells(runs)
     out = Path(out_dir)
     try:
@@ -190,15 +190,15 @@ class _SweepDisplay:
     def __init__(self, name: str, total: int, done: int, enabled: bool, console: Any):
         self.enabled = enabled
         if enabled:
-            from monge.run.runner import _progress_bar
+            from monge.run.runner import progress_bar
 
             if console is None:
                 from rich.console import Console
 
                 console = Console(stderr=True)
-            self.bar: Any = _progress_bar(console)
+            self.bar: Any = progress_bar(console)
         else:
-            self.bar = _NullBar()
+            self.bar = NullProgress()
         self.sweep_task = self.bar.add_task(f"sweep {name}", total=total, completed=done, info="")
         self.cell_tasks: dict[str, Any] = {}
         self.started = time.monotonic()

@@ -79,7 +79,7 @@ def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = 
     """
     from monge.pairs import make_pair
     from monge.run.checkpoint import Checkpoint
-    from monge.run.runner import MemoryLog, RunConfig, _RunTracker, check_costs_match, execute_run, run_record_fields
+    from monge.run.runner import MemoryLog, RunConfig, RunTracker, check_costs_match, execute_run, run_record_fields
     from monge.solvers import get_solver
 
     if task.threads is not None:
@@ -99,7 +99,7 @@ def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = 
             notes.append(f"{exc}; set aside as {aside.name}, started afresh")
     log = MemoryLog()
     bar = _ProgressRelay(progress, cfg.steps)
-    tracker = _RunTracker(cfg, pair, log, bar, 0, checkpoint=checkpoint, checkpoint_every=task.checkpoint_every)
+    tracker = RunTracker(cfg, pair, log, bar, 0, checkpoint=checkpoint, checkpoint_every=task.checkpoint_every)
     outcome, result = execute_run(cfg, pair, solver, tracker)
     extra: dict[str, Any] = {"sweep": task.sweep, "cell_key": task.key, "attempt": task.attempt,
                              "resumed_from": tracker.resumed_from}
