@@ -232,3 +232,16 @@ def test_published_table_is_package_data_with_its_source():
     assert published_l2_uvp("baseline:linear", "w2b-mix:2") == 14.1
     assert published_l2_uvp("mm-r", "w2b-mix:128") is None  # not reported
     assert published_l2_uvp("w2gn", "gaussian:32") is None and published_l2_uvp("nope", "w2b-mix:2") is None
+
+
+def test_compiled_sampling_draws_the_same_target_up_to_rounding(root):
+    pair = Mix3toMix10Pair(8, root)
+    plain_target = pair.target
+    assert pair.compile_sampling() is pair and pair.target is not plain_target
+    for n in (300, 1024):  # two batch sizes: the compiled map must follow the shape
+        x = pair.source.sample(n, torch.Generator().manual_seed(n))
+        y_compiled = pair.target.sample(n, torch.Generator().manual_seed(n))
+        y_plain = plain_target.sample(n, torch.Generator().manual_seed(n))
+        assert y_compiled.shape == (n, 8)
+        assert torch.allclose(y_compiled, pair.true_forward(x), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(y_compiled, y_plain, rtol=1e-5, atol=1e-5)
