@@ -304,3 +304,19 @@ def test_ray_executor_without_ray_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(MissingDependencyError, match=r"pip install 'monge\[ray\]'"):
         make_executor("ray")
+
+
+def test_w2_hd_example_sweep_loads_and_pair_root_can_be_replaced(tmp_path):
+    from helpers import shared_data
+
+    root = shared_data("w2bench")
+    example = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "w2-hd.toml"
+    moved = tmp_path / "deep" / "er" / "still" / "w2-hd.toml"
+    moved.parent.mkdir(parents=True)
+    moved.write_text(example.read_text())  # its relative pair_root no longer points at the data
+    with pytest.raises(InvalidInputError, match=r"w2-hd.toml, line 13, pairs\[0\]: root .*: not a directory"):
+        load_sweep(moved)
+    spec = load_sweep(moved, pair_root=root)
+    assert len(spec.runs) == 30 and {r.pair_root for r in spec.runs} == {str(root.resolve())}
+    assert {r.display_name for r in spec.runs} >= {"w2gn", "enot", "amortized"}
+    assert spec.runs[0].time_budget_s == 20 * 60 and spec.runs[0].solver_options["cycle_weight_x"] == 2.0

@@ -32,6 +32,8 @@ def sweep(
                                                  "(default: the file's num_gpus, else 0)."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Retries of a cell whose worker raised or died "
                                           "(default: the file's, else 2)."),
+    pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files (replaces the "
+                                             "file's top-level pair_root)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
                                  "running anything."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
@@ -44,7 +46,7 @@ def sweep(
     from monge.run.sweep import plan_cells, run_sweep, sweep_summary_lines
     from monge.run.sweep_config import load_sweep
 
-    spec = load_sweep(file)
+    spec = load_sweep(file, pair_root=pair_root)
     settings = spec.executor
     kind = executor or settings.kind
     if kind not in ("local", "ray"):

@@ -220,8 +220,11 @@ class SweepSpec:
 # --------------------------------------------------------------------------------------------------- loading
 
 
-def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
+def load_sweep(path: str | os.PathLike[str], *, pair_root: str | os.PathLike[str] | None = None) -> SweepSpec:
     """Read, parse and validate the sweep file ``path`` (``.toml``, ``.yaml`` or ``.yml``).
+
+    ``pair_root`` (``monge sweep --pair-root``) replaces the file's top-level ``pair_root`` before validation
+    (a ``pairs`` entry with its own ``pair_root`` keeps it); a relative path is taken from the current folder.
 
     Raises :class:`~monge.errors.SweepConfigError` for an unknown extension, an unreadable file, a syntax
     error (with its line) or any invalid entry (see the module docstring), and
@@ -241,6 +244,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
         data, lines = _read_toml(text, file)
     else:
         data, lines = _read_yaml(text, file)
+    if pair_root is not None and isinstance(data, dict):
+        data = {**data, "pair_root": str(Path(pair_root).expanduser().resolve())}
     return _parse(data, file=file, lines=lines)
 
 
