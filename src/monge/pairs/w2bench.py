@@ -277,7 +277,7 @@ class Mix3toMix10Pair(BenchmarkPair):
         fails, sampling continues uncompiled with a ``RuntimeWarning``.
         """
         from monge.samplers import PushForward
-        from monge.solvers.common import compiled_or_eager
+        from monge._compile import compiled_or_eager
 
         def push(x: torch.Tensor, net1: DenseICNN, net2: DenseICNN, shift: torch.Tensor) -> torch.Tensor:
             return self.scale * (net1.value_and_gradient(x)[1] + net2.value_and_gradient(x)[1] + shift)

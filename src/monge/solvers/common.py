@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from monge._checks import check_positive_int
+from monge._compile import compiled_or_eager
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.samplers import Sampler, as_sampler
 
@@ -164,21 +164,6 @@ def pretrain_identity(net: nn.Module, source: Sampler, target: Sampler, *, steps
             break
     return mse
 
-
-def compiled_or_eager(fn: Callable[..., Any], who: str) -> Callable[..., Any]:
-    """``torch.compile(fn)``, falling back to ``fn`` (with a warning naming ``who``) if compilation fails at
-    the first call (no C++ compiler, an unsupported backend...)."""
-    compiled = torch.compile(fn)
-    state = {"fn": compiled}
-
-    def call(*args: Any) -> Any:
-        if state["fn"] is compiled:
-            try:
-                return compiled(*args)
-            except Exception as exc:  # noqa: BLE001 - any backend failure: run eagerly instead
-                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); {who} continues uncompiled",
-                              RuntimeWarning, stacklevel=3)
-                state["fn"] = fn
-        return state["fn"](*args)
-
-    return call
+__all__ = ["adam", "check_betas", "check_choice", "check_hidden_sizes", "check_int", "check_nonnegative",
+           "check_number", "check_positive", "compiled_or_eager", "mean_of_last", "prepare_data",
+           "pretrain_identity", "seeded"]
