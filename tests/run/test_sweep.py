@@ -320,3 +320,17 @@ def test_w2_hd_example_sweep_loads_and_pair_root_can_be_replaced(tmp_path):
     assert len(spec.runs) == 30 and {r.pair_root for r in spec.runs} == {str(root.resolve())}
     assert {r.display_name for r in spec.runs} >= {"w2gn", "enot", "amortized"}
     assert spec.runs[0].time_budget_s == 20 * 60 and spec.runs[0].solver_options["cycle_weight_x"] == 2.0
+
+
+def test_report_of_one_sweep(reference, tmp_path, capsys):
+    from monge.cli.main import main
+
+    db = reference[0] / "db.sqlite"
+    out = tmp_path / "tiny.html"
+    assert main(["report", "--db", str(db), "--sweep", "tiny", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count('<tr class="muted">') == 0 and "4 cells: 4 done" in text
+    assert text.count("data:image/png") >= 1 + 4  # the pair's convergence figure and a 2-D map per run
+    assert main(["report", "--db", str(db), "--sweep", "nope", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "no sweep 'nope'" in err and "sweeps stored: tiny" in err
