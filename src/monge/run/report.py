@@ -397,7 +397,7 @@ def load_saved_result(path: str | Path) -> Any:
 
 def _map_figure(row: Mapping[str, Any], result_dir: Path, png: Path) -> Path:
     from monge.pairs import make_pair
-    from monge.plot import plot_critic_2d, plot_map_2d
+    from monge.run.runner import plot_result_2d
 
     config = row.get("config") or {}
     result = load_saved_result(result_dir)
@@ -409,15 +409,8 @@ def _map_figure(row: Mapping[str, Any], result_dir: Path, png: Path) -> Path:
     if pair.dim != 2:
         raise InvalidInputError(f"pair {config['pair']!r} is {pair.dim}-D, not 2-D")
     generator = torch.Generator().manual_seed((seed + _MAP_SEED_OFFSET) % (2**63))
-    source = pair.source.sample(MAP_POINTS, generator)
-    target = pair.target.sample(MAP_POINTS, generator)
     title = f"run {row['run_id']}: {row['solver']} on {row['pair']} ({row['status']}, {row['steps_done']} steps)"
-    if getattr(result, "cost", "w2") == "w1" or hasattr(result, "w1_estimate"):
-        return plot_critic_2d(source, target, result.potential, result.gradient, png, title=title,
-                              true_gradient=getattr(pair, "true_gradient", None))
-    weights = next(iter(result.forward_potential.parameters()), None)
-    mapped = result.forward(source if weights is None else source.to(dtype=weights.dtype))
-    return plot_map_2d(source, target, mapped, png, title=title)
+    return plot_result_2d(result, pair, png, title=title, n=MAP_POINTS, generator=generator)
 
 
 def _maps_section(rows: Sequence[Mapping[str, Any]], folder: Path, db_path: Path) -> str:

@@ -604,34 +604,34 @@ def summaries_from_store(store: ResultStore, run_ids: Iterable[int] | None = Non
     return [_summary_from_row(row) for row in store.leaderboard(run_ids, **filters)]
 
 
+def plot_result_2d(result: Any, pair: Any, path: str | Path, *, title: str, n: int,
+                   generator: torch.Generator) -> Path:
+    """Draw a fitted result on a 2-D pair from ``n`` source and target samples of ``generator``: the map with
+    its displacement arrows (W2, :func:`~monge.plot.plot_map_2d`) or the critic's contours and gradients beside
+    the true ones (W1, :func:`~monge.plot.plot_critic_2d`). Used by ``monge bench --out`` and the report."""
+    from monge.plot import plot_critic_2d, plot_map_2d
+
+    source = pair.source.sample(n, generator)
+    target = pair.target.sample(n, generator)
+    if getattr(result, "cost", "w2") == "w1":
+        return plot_critic_2d(source, target, result.potential, result.gradient, path, title=title,
+                              true_gradient=getattr(pair, "true_gradient", None))
+    weights = next(iter(result.forward_potential.parameters()), None)
+    mapped = result.forward(source if weights is None else source.to(dtype=weights.dtype))
+    return plot_map_2d(source, target, mapped, path, title=title)
+
+
 def _map_plot(summary: RunSummary, cfg: RunConfig, pair: Any, result: Any, out_path: Path) -> RunSummary:
     from dataclasses import replace
 
-    from monge.plot import plot_map_2d
-
+    kind = "critic" if getattr(result, "cost", "w2") == "w1" else "map"
+    path = out_path / f"{kind}_{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}.png"
+    title = f"run {summary.run_id}: {summary.solver} on {summary.pair} ({summary.status}, {summary.steps_done} steps)"
     gen = torch.Generator().manual_seed((cfg.seed + _EVAL_SEED_OFFSET + 1) % (2**63))
-    n = min(1024, cfg.eval_samples)
-    source = pair.source.sample(n, gen)
-    target = pair.target.sample(n, gen)
-    if getattr(result, "cost", "w2") == "w1":
-        from monge.plot import plot_critic_2d
-
-        path = out_path / f"critic_{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}.png"
-        title = (f"run {summary.run_id}: {summary.solver} on {summary.pair} ({summary.status}, "
-                 f"{summary.steps_done} steps)")
-        try:
-            plot_critic_2d(source, target, result.potential, result.gradient, path, title=title,
-                           true_gradient=getattr(pair, "true_gradient", None))
-        except MongeError:
-            return summary
-        return replace(summary, plots=summary.plots + (str(path),))
     try:
-        mapped = result.forward(source)
+        plot_result_2d(result, pair, path, title=title, n=min(1024, cfg.eval_samples), generator=gen)
     except MongeError:
         return summary
-    path = out_path / f"map_{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}.png"
-    title = f"run {summary.run_id}: {summary.solver} on {summary.pair} ({summary.status}, {summary.steps_done} steps)"
-    plot_map_2d(source, target, mapped, path, title=title)
     return replace(summary, plots=summary.plots + (str(path),))
 
 
@@ -768,6 +768,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]
