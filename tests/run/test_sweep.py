@@ -335,3 +335,34 @@ def test_report_of_one_sweep(reference, tmp_path, capsys):
     assert main(["report", "--db", str(db), "--sweep", "nope", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "no sweep 'nope'" in err and "sweeps stored: tiny" in err
+
+
+def test_ctrl_c_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db", str(tmp_path / "db.sqlite"),
+                                "--out", str(out), "--no-progress"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not list((out / "checkpoints").glob("*.ckpt")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "run the same command again" in err
+    deadline = time.monotonic() + 10  # the workers, fork server and resource tracker stop with the driver
+    while _live_processes_in_group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _live_processes_in_group(process.pid) == []
+
+
+def _live_processes_in_group(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are not zombies (from /proc: this test runs on Linux)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live

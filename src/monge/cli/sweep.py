@@ -40,10 +40,9 @@ def sweep(
 ) -> None:
     """Run every cell of a sweep file that is not stored yet (finished cells are skipped, interrupted ones resume
     from their last checkpoint), then print the sweep's leaderboard."""
-    from monge.run.executors import make_executor
     from monge.run.runner import leaderboard_tables, validate_configs
     from monge.run.store import ResultStore
-    from monge.run.sweep import plan_cells, run_sweep, sweep_summary_lines
+    from monge.run.sweep import plan_cells, sweep_summary_lines
     from monge.run.sweep_config import load_sweep
 
     spec = load_sweep(file, pair_root=pair_root)
@@ -75,15 +74,13 @@ def sweep(
         typer.echo(f"sweep {spec.name}: {len(cells)} cells, {todo} to run; database {db_path}, output {out_dir}")
         return
     validate_configs(spec.runs)  # unknown names / bad options fail before the database is touched
-    with ResultStore(db_path) as store, make_executor(kind, workers=workers or settings.workers,
-                                                      address=address or settings.address,
-                                                      num_cpus=settings.num_cpus if cpus_per_run is None else cpus_per_run,
-                                                      num_gpus=settings.num_gpus if gpus_per_run is None else gpus_per_run) as ex:
-        outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
-                            retries=settings.retries if retries is None else retries,
-                            checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,
-                            progress=not no_progress, console=err)
-        rows = store.leaderboard(outcome.run_ids)
+    try:
+        outcome, rows = _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries,
+                             no_progress, err)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the cells already stored are in {db_path}; run the same command again to continue "
+                  "(interrupted cells resume from their last checkpoint)", markup=False, highlight=False)
+        raise typer.Exit(code=130) from None
     for table in leaderboard_tables(rows, title=f"sweep {spec.name}"):
         _console().print(table)
     for line in sweep_summary_lines(outcome):
@@ -92,3 +89,21 @@ def sweep(
               highlight=False)
     if outcome.failed:
         raise typer.Exit(code=1)
+
+
+def _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries, no_progress, err):
+    """Run the sweep's cells with the chosen executor; returns the outcome and the leaderboard rows."""
+    from monge.run.executors import make_executor
+    from monge.run.store import ResultStore
+    from monge.run.sweep import run_sweep
+
+    settings = spec.executor
+    with ResultStore(db_path) as store, make_executor(kind, workers=workers or settings.workers,
+                                                      address=address or settings.address,
+                                                      num_cpus=settings.num_cpus if cpus_per_run is None else cpus_per_run,
+                                                      num_gpus=settings.num_gpus if gpus_per_run is None else gpus_per_run) as ex:
+        outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
+                            retries=settings.retries if retries is None else retries,
+                            checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,
+                            progress=not no_progress, console=err)
+        return outcome, store.leaderboard(outcome.run_ids)
