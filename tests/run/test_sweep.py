@@ -366,3 +366,16 @@ def _live_processes_in_group(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             live.append(int(stat.parent.name))
     return live
+
+
+def test_results_of_one_sweep(reference, capsys):
+    from monge.cli.main import main
+
+    db = reference[0] / "db.sqlite"
+    assert main(["results", "--db", str(db), "--sweep", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("gaussian:2") == 4 and out.count("finished") == 4
+    assert main(["results", "--db", str(db), "--sweep", "tiny", "--solver", "enot"]) == 0
+    assert capsys.readouterr().out.count("finished") == 2
+    assert main(["results", "--db", str(db), "--sweep", "other"]) == 1
+    assert "no sweep 'other'" in capsys.readouterr().err

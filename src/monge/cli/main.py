@@ -236,6 +236,7 @@ def results(
     status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status "
                                          "(running, finished, diverged, failed, stopped)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Show at most N runs (the newest)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (`monge sweep`)."),
 ) -> None:
     """List stored runs with their final and best metrics."""
     from monge.run.runner import leaderboard_tables
@@ -246,7 +247,12 @@ def results(
     if limit is not None and limit <= 0:
         raise InvalidInputError(f"--limit must be a positive integer, got {limit}")
     with ResultStore(db, create=False) as store:
-        rows = store.leaderboard(None, solver=solver, pair=pair, status=status, limit=limit)
+        run_ids = None
+        if sweep is not None:
+            if sweep not in store.sweeps():
+                raise InvalidInputError(f"no sweep {sweep!r} in {db}; sweeps stored: {', '.join(store.sweeps()) or 'none'}")
+            run_ids = [c["run_id"] for c in store.cells(sweep) if c["run_id"] is not None]
+        rows = store.leaderboard(run_ids, solver=solver, pair=pair, status=status, limit=limit)
     if not rows:
         typer.echo(f"no runs stored in {db} match")
         return
