@@ -379,3 +379,26 @@ def test_results_of_one_sweep(reference, capsys):
     assert capsys.readouterr().out.count("finished") == 2
     assert main(["results", "--db", str(db), "--sweep", "other"]) == 1
     assert "no sweep 'other'" in capsys.readouterr().err
+
+
+def test_device_setting_is_checked_and_resolved_where_the_run_trains(tmp_path):
+    cfg = RunConfig(solver="w2gn", pair="gaussian:2", device="auto").validate()
+    assert cfg.resolved_device() == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InvalidInputError, match="device must be"):
+        RunConfig(solver="w2gn", pair="gaussian:2", device="gpu0").validate()
+    if not torch.cuda.is_available():
+        cuda = RunConfig(solver="w2gn", pair="gaussian:2", device="cuda").validate()  # valid, but not here
+        with pytest.raises(InvalidInputError, match="'cuda' is not available on this machine"):
+            cuda.resolved_device()
+        from monge.run.runner import validate_configs
+
+        validate_configs([cuda], on_device=False)  # a sweep driver may send it to a GPU worker
+        with pytest.raises(InvalidInputError, match="not available"):
+            validate_configs([cuda])
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "tpu"'))
+    with pytest.raises(InvalidInputError, match=r"bad.toml, line 4, device: device must be"):
+        load_sweep(bad)
+    good = tmp_path / "good.toml"
+    good.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "auto"'))
+    assert {r.device for r in load_sweep(good).runs} == {"auto"}

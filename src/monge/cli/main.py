@@ -178,6 +178,8 @@ def bench(
                                              "--dims 16)."),
     budget_minutes: Optional[float] = typer.Option(None, "--budget-minutes", help="Training budget per run in "
                                                    "minutes of wall clock (same as --time-budget × 60)."),
+    device: str = typer.Option("cpu", "--device", help="Device of the runs: cpu, cuda, cuda:N, mps, or auto (CUDA "
+                               "when available)."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                    help="Also score and store the identity, constant, linear and discrete-OT "
                                         "baselines of every pair with ground truth."),
@@ -212,7 +214,11 @@ def bench(
     configs = base.configs(solvers=solver, pairs=pair, seeds=seed, steps=steps, batch_size=batch_size,
                            eval_every=eval_every, eval_samples=eval_samples, time_budget_s=time_budget,
                            options=options, pair_root=None if pair_root is None else str(pair_root))
-    validate_configs(configs)  # unknown names / bad options fail before the database is touched
+    if device != "cpu":
+        from dataclasses import replace
+
+        configs = [replace(c, device=device) for c in configs]
+    validate_configs(configs)  # unknown names / bad options / missing devices fail before the database is touched
     err = _console(stderr=True)
     with ResultStore(db) as store:
         summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines)

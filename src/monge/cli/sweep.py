@@ -34,6 +34,8 @@ def sweep(
                                           "(default: the file's, else 2)."),
     pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files (replaces the "
                                              "file's top-level pair_root)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device of every run: cpu, cuda, cuda:N, mps or auto "
+                                         "(default: the file's device, else cpu); resolved on the worker."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
                                  "running anything."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
@@ -46,6 +48,10 @@ def sweep(
     from monge.run.sweep_config import load_sweep
 
     spec = load_sweep(file, pair_root=pair_root)
+    if device is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, runs=tuple(replace(r, device=device).validate() for r in spec.runs))
     settings = spec.executor
     kind = executor or settings.kind
     if kind not in ("local", "ray"):
@@ -61,7 +67,7 @@ def sweep(
     out_dir = out or spec.out_dir or Path("monge-sweeps") / spec.name
     err = _console(stderr=True)
     if dry_run:
-        validate_configs(spec.runs)
+        validate_configs(spec.runs, on_device=False)
         cells = plan_cells(spec.runs)
         stored: dict[str, str] = {}
         if Path(db_path).exists():
@@ -73,7 +79,7 @@ def sweep(
         todo = sum(stored.get(k) != "done" for k, _ in cells)
         typer.echo(f"sweep {spec.name}: {len(cells)} cells, {todo} to run; database {db_path}, output {out_dir}")
         return
-    validate_configs(spec.runs)  # unknown names / bad options fail before the database is touched
+    validate_configs(spec.runs, on_device=False)  # bad names / options fail before the database is touched
     try:
         outcome, rows = _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries,
                              no_progress, err)

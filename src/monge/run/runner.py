@@ -49,6 +49,9 @@ class RunConfig:
         pair_root: folder of published pair files, for pair families that load them (``w2b-mix:<D>``).
         label: the name stored and shown for this run (default: the solver name), e.g. ``"w2gn[mlp]"``
             for a variant of a solver's options.
+        device: where the pair's samples and the networks live: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``,
+            ``"mps"``, or ``"auto"`` (CUDA when this machine has it, else the CPU; resolved where the run
+            trains, so a sweep driver without a GPU can send runs to GPU workers).
     """
 
     solver: str
@@ -63,6 +66,7 @@ class RunConfig:
     dtype: str = "float32"
     pair_root: str | None = None
     label: str | None = None
+    device: str = "cpu"
 
     @property
     def display_name(self) -> str:
@@ -90,7 +94,25 @@ class RunConfig:
             raise InvalidInputError(f"time budget must be a positive number of seconds, got {self.time_budget_s!r}")
         if self.dtype not in _DTYPES:
             raise InvalidInputError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.device, str) or (self.device != "auto" and not _valid_device(self.device)):
+            raise InvalidInputError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {self.device!r}")
         return self
+
+    def resolved_device(self) -> torch.device:
+        """The device this run trains on here: ``device``, with ``"auto"`` resolved on this machine.
+
+        Raises :class:`InvalidInputError` when the device is not available on this machine."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                     "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
+        if not available.get(device.type, False):
+            raise InvalidInputError(f"device {self.device!r} is not available on this machine "
+                                    f"({platform.node() or 'this host'}); use 'cpu' or 'auto'")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise InvalidInputError(f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+        return device
 
     @property
     def eval_interval(self) -> int:
@@ -165,38 +187,57 @@ def environment_versions(device: str | torch.device = "cpu") -> dict[str, str]:
     }
 
 
+def _valid_device(text: str) -> bool:
+    try:
+        return torch.device(text).type in ("cpu", "cuda", "mps")
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "pair"
 
 
-def validate_configs(configs: Iterable[RunConfig]) -> None:
-    """Check every config (budget, solver name and options, pair spec) without training anything.
+def validate_configs(configs: Iterable[RunConfig], *, on_device: bool = True) -> None:
+    """Check every config (budget, solver name and options, pair spec, device) without training anything.
 
     Raises :class:`~monge.errors.UnknownNameError` or :class:`InvalidInputError` naming the problem.
-    :func:`run_bench` does this itself; call it to fail before opening a store.
+    :func:`run_bench` does this itself; call it to fail before opening a store. ``on_device=False`` skips the
+    check that each run's device exists here (a sweep driver sending runs to other machines).
     """
-    build_runs(list(configs))
+    build_runs(list(configs), on_device=on_device)
 
 
-def build_runs(configs: Sequence[RunConfig]) -> tuple[dict, list]:
+def build_runs(configs: Sequence[RunConfig], *, on_device: bool = True) -> tuple[dict, list]:
     """Validate every config and build its pair and solver once, before any training, so that bad names and
-    options fail early. Returns ``({(pair spec, seed, dtype): pair}, [solver of each config])``."""
+    options fail early. Returns ``({pair_key(cfg): pair}, [solver of each config])``.
+
+    With ``on_device`` (for runs trained here) pairs are built on each run's device, which must be available;
+    without (a sweep driver, which only checks and describes the runs) they are built on the CPU.
+    """
     from monge.pairs import make_pair
     from monge.solvers import get_solver
 
-    pairs: dict[tuple[str, int, str], Any] = {}
+    pairs: dict[tuple, Any] = {}
     solvers = []
     for cfg in configs:
         if not isinstance(cfg, RunConfig):
             raise InvalidInputError(f"expected RunConfig objects, got {type(cfg).__name__}")
         cfg.validate()
-        key = (cfg.pair, cfg.seed, cfg.dtype)
+        key = pair_key(cfg, on_device=on_device)
         if key not in pairs:
-            pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root)
+            pairs[key] = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root,
+                                   device=key[-1])
         solver = get_solver(cfg.solver, **dict(cfg.solver_options))
         check_costs_match(cfg.solver, solver, cfg.pair, pairs[key])
         solvers.append(solver)
     return pairs, solvers
+
+
+def pair_key(cfg: RunConfig, *, on_device: bool = True) -> tuple:
+    """What identifies a run's pair in :func:`build_runs`' result: spec, seed, dtype, root and device."""
+    device = str(cfg.resolved_device()) if on_device else "cpu"
+    return (cfg.pair, cfg.seed, cfg.dtype, cfg.pair_root, device)
 
 
 def check_costs_match(solver_name: str, solver: Any, pair_spec: str, pair: Any) -> None:
@@ -485,7 +526,7 @@ def run_bench(
     summaries: list[RunSummary] = []
     with bar:
         for index, (cfg, solver) in enumerate(zip(configs, solvers)):
-            pair = pairs[(cfg.pair, cfg.seed, cfg.dtype)]
+            pair = pairs[pair_key(cfg)]
             if index > 0:  # a fresh solver per run: fit may keep state between calls
                 solver = get_solver(cfg.solver, **dict(cfg.solver_options))
             summary, result = _one_run(cfg, pair, solver, store, bar, index, len(configs))
@@ -493,7 +534,7 @@ def run_bench(
                 summary = _map_plot(summary, cfg, pair, result, out_path)
             summaries.append(summary)
     if baselines:
-        for (spec, seed, _), pair in pairs.items():
+        for (spec, seed, *_), pair in pairs.items():
             if getattr(pair, "has_ground_truth", False):
                 eval_samples = next(c.eval_samples for c in configs if (c.pair, c.seed) == (spec, seed))
                 summaries.extend(_store_baselines(pair, spec, seed, eval_samples, store))
@@ -768,6 +809,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "pair_key", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]

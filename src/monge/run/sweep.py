@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from monge.errors import InvalidInputError
 from monge.run.executors import DoneEvent, Executor, FailedEvent, LocalExecutor, ProgressEvent
-from monge.run.runner import RunConfig, NullProgress, build_runs, run_record_fields
+from monge.run.runner import NullProgress, RunConfig, build_runs, pair_key, run_record_fields
 from monge.run.store import ResultStore
 from monge.run.worker import CellTask, cell_key
 
@@ -103,7 +103,7 @@ def run_sweep(
     runs = list(runs)
     if not runs:
         raise InvalidInputError(f"sweep {name!r} has no runs")
-    pairs, _ = build_runs(runs)
+    pairs, _ = build_runs(runs, on_device=False)  # the driver only checks and describes; workers pick devices
     cells = plan_cells(runs)
     out = Path(out_dir)
     try:
@@ -148,7 +148,7 @@ def run_sweep(
                             display.retrying(task, event.error)
                         else:
                             cfg = by_key[task.key]
-                            record = _failed_record(cfg, pairs[(cfg.pair, cfg.seed, cfg.dtype)], task, event.error)
+                            record = _failed_record(cfg, pairs[pair_key(cfg, on_device=False)], task, event.error)
                             store.record_cell(name, task.key, record, status="failed", error=event.error,
                                               attempts=attempts)
                             outcome.failed.append((task.key, task.label, event.error))

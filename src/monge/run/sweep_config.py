@@ -16,6 +16,8 @@ File schema (TOML; a YAML file has the same structure, every key optional unless
     pairs = ["gaussian:2", "toy:swiss_roll"]   # *required*, non-empty: pair specs (see `monge pairs list`);
                                        # an entry may also be a table {spec = "...", pair_root = "..."}
     pair_root = "../shared/data/w2bench"       # default folder of published pair files (w2b-mix, w1b-funnel)
+    device = "cpu"                     # device of every run: cpu (default), cuda, cuda:N, mps or auto (CUDA if
+                                       # the worker has it); resolved where the run trains
 
     [budget]                           # defaults of every run
     steps = 2000                       # integer > 0 (default 1000)
@@ -103,7 +105,7 @@ KeyPath = tuple[str | int, ...]
 
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "ray")
 
-_TOP_KEYS = ("name", "seeds", "pairs", "pair_root", "budget", "evaluation", "checkpoint", "executor", "output",
+_TOP_KEYS = ("name", "seeds", "pairs", "pair_root", "device", "budget", "evaluation", "checkpoint", "executor", "output",
              "solvers")
 _BUDGET_KEYS = ("steps", "batch_size", "minutes", "dtype")
 _EVALUATION_KEYS = ("every", "samples")
@@ -884,6 +886,14 @@ class _Parser:
             db = self.path(table["db"], ("output", "db")) if "db" in table else None
             out_dir = self.path(table["dir"], ("output", "dir")) if "dir" in table else None
         solvers = self.solvers(data)
+        if "device" in data:
+            device = self.string(data["device"], ("device",))
+            probe = RunConfig(solver="-", pair="-", device=device)
+            try:
+                probe.validate()
+            except InvalidInputError as exc:
+                raise self.error(("device",), str(exc)) from None
+            evaluation = {**evaluation, "device": device}
         runs = self.expand(solvers, pairs, seeds, budget, evaluation)
         return SweepSpec(name=name, file=self.file, runs=tuple(runs), executor=executor,
                          checkpoint_every=checkpoint_every, db=db, out_dir=out_dir, raw=dict(data))

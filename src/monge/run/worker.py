@@ -85,7 +85,7 @@ def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = 
     if task.threads is not None:
         torch.set_num_threads(int(task.threads))
     cfg = RunConfig(**dict(task.config)).validate()
-    pair = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root)
+    pair = make_pair(cfg.pair, seed=cfg.seed, dtype=cfg.torch_dtype, root=cfg.pair_root, device=cfg.resolved_device())
     solver = get_solver(cfg.solver, **dict(cfg.solver_options))
     check_costs_match(cfg.solver, solver, cfg.pair, pair)
     notes: list[str] = []
