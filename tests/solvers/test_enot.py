@@ -86,14 +86,16 @@ def test_each_loss_trains_its_own_network(explicit):
     pair = GaussianPair(3, seed=0)
     x, y = pair.source.sample(64, gen(0)), pair.target.sample(64, gen(1))
     solver = ENOT(hidden_sizes=[8, 8], compile=explicit)   # _step_losses itself is never compiled here
-    mover, dual = (MLPPotential(3, [8, 8], activation="elu", quadratic=True) for _ in range(2))
+    with torch.random.fork_rng():  # fixed weights whatever other tests did to the global RNG
+        torch.manual_seed(0)
+        mover, dual = (MLPPotential(3, [8, 8], activation="elu", quadratic=True) for _ in range(2))
     dual_loss, map_loss, dual_value, regulariser = solver._step_losses(mover, dual, x, y)
     assert not dual_value.requires_grad and not regulariser.requires_grad and regulariser > 0
     dual_loss.backward(retain_graph=True)
     assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in mover.parameters())
     *inner, output_bias = dual.parameters()
     assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in inner)
-    assert float(output_bias.grad.abs().sum()) == 0.0
+    assert float(output_bias.grad.abs().sum()) < 1e-6  # zero up to float32 rounding of the batch sums
     for p in dual.parameters():
         p.grad = None
     map_loss.backward()
