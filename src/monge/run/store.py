@@ -103,6 +103,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
 
 
+def _config_columns(config: Mapping[str, Any] | None, versions: Mapping[str, Any] | None) -> tuple[str, str]:
+    """A run's ``config_json`` and ``versions_json`` columns; :class:`InvalidInputError` if not serialisable."""
+    try:
+        return (json.dumps(dict(config or {}), sort_keys=True, default=str),
+                json.dumps(dict(versions or {}), sort_keys=True, default=str))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"run config is not JSON-serialisable: {exc}") from exc
+
+
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is better (cosine similarities); otherwise smaller is better."""
     return metric.startswith("cos")
@@ -267,12 +276,8 @@ class ResultStore:
         ``config`` (solver options, pair spec, budget) and ``versions`` (library versions, platform,
         device) are stored as JSON.
         """
-        try:
-            config_json = json.dumps(dict(config or {}), sort_keys=True, default=str)
-            versions_json = json.dumps(dict(versions or {}), sort_keys=True, default=str)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"run config is not JSON-serialisable: {exc}") from exc
-        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
+        config_json, versions_json = _config_columns(config, versions)
+        created = _now()
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (created_at, solver, pair, dim, seed, steps_requested, batch_size, eval_every,"
@@ -341,11 +346,7 @@ class ResultStore:
             raise InvalidInputError(f"run record is malformed ({type(exc).__name__}: {exc}); nothing was stored") from exc
 
     def _insert_run_rows(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
-        try:
-            config_json = json.dumps(dict(record.get("config") or {}), sort_keys=True, default=str)
-            versions_json = json.dumps(dict(record.get("versions") or {}), sort_keys=True, default=str)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"run config is not JSON-serialisable: {exc}") from exc
+        config_json, versions_json = _config_columns(record.get("config"), record.get("versions"))
         status = record["status"]
         if status not in STATUSES or status == "running":
             raise InvalidInputError(f"a recorded run must have ended (finished, diverged, failed, stopped); got {status!r}")
