@@ -292,3 +292,30 @@ def test_presets():
             c.validate()
     with pytest.raises(UnknownNameError, match="preset"):
         get_preset("nope")
+
+
+def test_a_resumed_run_counts_the_wall_and_training_time_of_its_earlier_attempt(tmp_path):
+    from monge.run.checkpoint import Checkpoint
+    from monge.run.runner import MemoryLog, NullProgress, RunTracker, build_runs, execute_run
+
+    cfg = RunConfig(solver="w2gn", pair="gaussian:2", steps=60, batch_size=32, eval_every=30, eval_samples=256,
+                    solver_options={"hidden_sizes": [8, 8], "pretrain_steps": 0})
+    checkpoint = Checkpoint(tmp_path / "run.ckpt")
+
+    class StopAt30(RunTracker):
+        def __call__(self, progress):
+            return super().__call__(progress) or progress.step == 30
+
+    pairs, solvers = build_runs([cfg])
+    (pair,), (solver,) = pairs.values(), solvers
+    first = StopAt30(cfg, pair, MemoryLog(), NullProgress(), 0, checkpoint=checkpoint, checkpoint_every=30)
+    first.attempt_start -= 100.0   # as if this attempt had been running for 100 s
+    first.prior_train_time = 40.0  # … and had trained 40 s before this fit
+    outcome, _ = execute_run(cfg, pair, solver, first)
+    assert outcome.steps_done == 30 and outcome.wall_time_s >= 100.0 and outcome.train_time_s >= 40.0
+
+    second = RunTracker(cfg, pair, MemoryLog(), NullProgress(), 0, checkpoint=checkpoint, checkpoint_every=30)
+    outcome, _ = execute_run(cfg, pair, solver, second)
+    assert second.resumed_from == 30 and outcome.steps_done == 60
+    assert 100.0 <= outcome.wall_time_s < 160.0   # the first attempt's 100 s plus a few seconds of this one
+    assert 40.0 <= outcome.train_time_s < outcome.wall_time_s

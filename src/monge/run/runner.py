@@ -139,9 +139,10 @@ class RunSummary:
     Attributes:
         run_id, solver, pair, dim, seed, status, error: as stored.
         steps_requested, steps_done: budget and steps actually trained.
-        wall_time_s: whole run including evaluations; train_time_s: time inside ``fit`` minus evaluations
-            (includes a solver's set-up such as pre-training); steps_per_s: speed of the training loop
-            (between the first and the last step, evaluations excluded).
+        wall_time_s: whole run including evaluations (a resumed run: summed over its attempts, each up to
+            its last checkpoint); train_time_s: time inside ``fit`` minus evaluations (includes a solver's
+            set-up such as pre-training); steps_per_s: speed of the training loop (between the first and the
+            last step of the last attempt, evaluations excluded).
         final: metrics at the last evaluation; best: best value of each metric over the run.
         plots: PNG files written for this run (2-D map plots).
     """
@@ -343,6 +344,8 @@ class RunTracker:
         self.start = time.perf_counter()
         self.excluded = 0.0  # seconds spent evaluating/storing inside the training loop
         self.prior_train_time = 0.0  # training seconds of earlier attempts (resumed runs)
+        self.prior_wall_time = 0.0  # wall-clock seconds of earlier attempts, up to their last checkpoint
+        self.attempt_start = self.start  # not reset by restore: this attempt's wall clock includes set-up
         self.last_eval_step = -1
         self.step = 0
         self.stopped = False
@@ -363,6 +366,10 @@ class RunTracker:
 
     def train_time(self) -> float:
         return self.prior_train_time + time.perf_counter() - self.start - self.excluded
+
+    def wall_time(self) -> float:
+        """Wall-clock seconds of the run so far: this attempt's plus earlier attempts' (a resumed run)."""
+        return self.prior_wall_time + time.perf_counter() - self.attempt_start
 
     def evaluate(self, result: Any, step: int, train_time: float | None = None) -> None:
         """Evaluate ``result`` at ``step`` on the run's fixed evaluation samples and log the metrics."""
@@ -397,6 +404,7 @@ class RunTracker:
         self.log.evals = [(int(s), float(t), dict(m)) for s, t, m in extra.get("evals", [])]
         self.log.losses = [(int(s), dict(v)) for s, v in extra.get("losses", [])]
         self.prior_train_time = float(extra.get("train_time", 0.0))
+        self.prior_wall_time = float(extra.get("wall_time", 0.0))
         self.start, self.excluded = time.perf_counter(), 0.0
         self.last_eval_step = int(extra.get("last_eval_step", -1))
         self.latest = dict(self.log.evals[-1][2]) if self.log.evals else {}
@@ -409,7 +417,7 @@ class RunTracker:
         self.flush_losses()
         self.checkpoint.save(progress.state.state_dict(), {
             "evals": [list(e) for e in self.log.evals], "losses": [list(x) for x in self.log.losses],
-            "train_time": self.train_time(), "last_eval_step": self.last_eval_step})
+            "train_time": self.train_time(), "wall_time": self.wall_time(), "last_eval_step": self.last_eval_step})
         self.excluded += time.perf_counter() - t0
 
     def __call__(self, progress: Any) -> bool:
@@ -455,7 +463,6 @@ def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: RunTracker) -> 
     (``None`` when the run failed). Divergence and :class:`MongeError` failures become statuses; anything
     else propagates (the caller records it)."""
     train_gen = torch.Generator().manual_seed(cfg.seed)
-    wall0 = time.perf_counter()
     status, error, result, steps_done = "finished", None, None, 0
     try:
         result = solver.fit(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size,
@@ -481,7 +488,7 @@ def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: RunTracker) -> 
     steps_per_s = tracker.loop_steps_per_s()
     if steps_per_s is None and train_time > 0 and steps_done > 0:
         steps_per_s = steps_done / train_time
-    return RunOutcome(status, error, steps_done, time.perf_counter() - wall0, train_time, steps_per_s), result
+    return RunOutcome(status, error, steps_done, tracker.wall_time(), train_time, steps_per_s), result
 
 
 def run_bench(
