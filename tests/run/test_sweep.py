@@ -337,7 +337,9 @@ def test_report_of_one_sweep(reference, tmp_path, capsys):
     assert "no sweep 'nope'" in err and "sweeps stored: tiny" in err
 
 
-def test_ctrl_c_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_file, tmp_path):
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_file, tmp_path, signum, code, word):
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db", str(tmp_path / "db.sqlite"),
                                 "--out", str(out), "--no-progress"], env={**os.environ, "OMP_NUM_THREADS": "1"},
@@ -345,10 +347,10 @@ def test_ctrl_c_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_f
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline and not list((out / "checkpoints").glob("*.ckpt")):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
-    assert "interrupted" in err and "run the same command again" in err
+    assert process.returncode == code, err
+    assert word in err and "run the same command again" in err and "Traceback" not in err
     deadline = time.monotonic() + 10  # the workers, fork server and resource tracker stop with the driver
     while _live_processes_in_group(process.pid) and time.monotonic() < deadline:
         time.sleep(0.1)

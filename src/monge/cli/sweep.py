@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -81,12 +84,14 @@ def sweep(
         return
     validate_configs(spec.runs, on_device=False)  # bad names / options fail before the database is touched
     try:
-        outcome, rows = _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries,
-                             no_progress, err)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: the cells already stored are in {db_path}; run the same command again to continue "
+        with _terminate_as_interrupt():
+            outcome, rows = _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries,
+                                 no_progress, err)
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        err.print(f"{what}: the cells already stored are in {db_path}; run the same command again to continue "
                   "(interrupted cells resume from their last checkpoint)", markup=False, highlight=False)
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=143 if isinstance(exc, _Terminated) else 130) from None
     for table in leaderboard_tables(rows, title=f"sweep {spec.name}"):
         _console().print(table)
     for line in sweep_summary_lines(outcome):
@@ -113,3 +118,25 @@ def _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_
                             checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,
                             progress=not no_progress, console=err)
         return outcome, store.leaderboard(outcome.run_ids)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler's stop) arrived: stop like Ctrl-C."""
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """Turn SIGTERM into :class:`_Terminated` while the sweep runs, so ``kill`` stops the workers and leaves
+    the database consistent just as Ctrl-C does (a sweep started in the background ignores SIGINT)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

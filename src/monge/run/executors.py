@@ -123,8 +123,13 @@ def _worker_main(conn: Connection, driver_pid: int) -> None:
         try:
             outcome = run_cell(task, progress=lambda step, steps, info: conn.send(("progress", step, steps, info)))
             conn.send(("done", outcome))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            os._exit(3)  # the driver is gone (killed or stopped): its checkpoint lets a rerun resume this cell
         except BaseException as exc:  # noqa: BLE001 - everything is reported to the driver
-            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
+            try:
+                conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                os._exit(3)
     conn.close()
 
 
