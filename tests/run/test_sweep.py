@@ -167,9 +167,19 @@ class KillingExecutor(LocalExecutor):
 
 def test_killed_workers_are_retried_and_resume_bit_exactly(reference, tmp_path, sweep_file):
     executor = KillingExecutor(2, kill_after=120)
+    lines: list[str] = []
     outcome, rows, evals, losses, cells = sweep(tmp_path / "db.sqlite", tmp_path / "out", tiny_runs(sweep_file),
-                                                executor=executor)
+                                                executor=executor, log=lines.append)
     assert sum(executor.kills.values()) == 4 and outcome.retries == 4 and not outcome.failed
+    # the plain log: one start line, then per cell a start, a retry, a resumed start and the stored result
+    text = [line.split(" ", 1)[1] for line in lines]  # without the timestamp
+    assert text[0] == "sweep tiny: 4 cells, 0 already stored, 4 to run"
+    assert sum(t.startswith("started ") and "resuming at step" not in t for t in text) == 4
+    assert sum(t.startswith("retrying ") and "SIGKILL" in t for t in text) == 4
+    assert sum(t.startswith("started ") and "(attempt 2), resuming at step" in t for t in text) == 4
+    stored = [t for t in text if t.startswith("[")]
+    assert [t.split("]")[0] for t in stored] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert all(f"finished; {STEPS}/{STEPS} steps" in t and "L2-UVP→" in t for t in stored)
     assert outcome.resumed == 4  # each retry continued from its checkpoint (step >= 100), not from scratch
     assert all(c["attempts"] == 2 for c in cells)
     assert all(r["config"]["resumed_from"] >= 100 for r in rows)
@@ -351,6 +361,7 @@ def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue
     _, err = process.communicate(timeout=30)
     assert process.returncode == code, err
     assert word in err and "run the same command again" in err and "Traceback" not in err
+    assert "sweep tiny: 4 cells, 0 already stored, 4 to run" in err and " started w2gn" in err  # --no-progress log
     deadline = time.monotonic() + 10  # the workers, fork server and resource tracker stop with the driver
     while _live_processes_in_group(process.pid) and time.monotonic() < deadline:
         time.sleep(0.1)

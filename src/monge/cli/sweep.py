@@ -41,7 +41,7 @@ def sweep(
                                          "(default: the file's device, else cpu); resolved on the worker."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
                                  "running anything."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars: print a timestamped line per cell started, stored, retried or failed (for logs)."),
 ) -> None:
     """Run every cell of a sweep file that is not stored yet (finished cells are skipped, interrupted ones resume
     from their last checkpoint), then print the sweep's leaderboard."""
@@ -116,7 +116,8 @@ def _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_
         outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
                             retries=settings.retries if retries is None else retries,
                             checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,
-                            progress=not no_progress, console=err)
+                            progress=not no_progress, console=err,
+                            log=(lambda line: err.print(line, markup=False, highlight=False)) if no_progress else None)
         return outcome, store.leaderboard(outcome.run_ids)
 
 

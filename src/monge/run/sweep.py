@@ -20,11 +20,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from monge.errors import InvalidInputError
 from monge.run.executors import DoneEvent, Executor, FailedEvent, LocalExecutor, ProgressEvent
-from monge.run.runner import NullProgress, RunConfig, build_runs, pair_key, run_record_fields
+from monge.run.runner import NullProgress, RunConfig, _headline, build_runs, pair_key, run_record_fields
 from monge.run.store import ResultStore
 from monge.run.worker import CellTask, cell_key
 
@@ -80,6 +80,7 @@ def run_sweep(
     threads_per_run: int | None = 1,
     progress: bool = True,
     console: Any = None,
+    log: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
     """Run the cells of sweep ``name`` that are not stored yet; see the module docstring.
 
@@ -93,6 +94,9 @@ def run_sweep(
         checkpoint_every: steps between checkpoints.
         threads_per_run: torch CPU threads in each worker (``None``: torch's default).
         progress: show a live display (sweep bar plus one bar per running cell) on ``console``.
+        log: called with one timestamped line when the sweep starts and whenever a cell starts, is stored, is
+            retried or is given up (for log files, where a live display is useless; the CLI's
+            ``--no-progress`` prints these lines).
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidInputError(f"retries must be an integer >= 0, got {retries!r}")
@@ -126,7 +130,8 @@ def run_sweep(
     by_key = dict(cells)
     own_executor = executor is None
     executor = executor or LocalExecutor()
-    display = _SweepDisplay(name, len(cells), outcome.skipped, progress, console)
+    display = _SweepDisplay(name, len(cells), outcome.skipped, progress, console, log)
+    display.say(f"sweep {name}: {len(cells)} cells, {outcome.skipped} already stored, {len(todo)} to run")
     try:
         with display:
             for task in todo:
@@ -137,7 +142,7 @@ def run_sweep(
                         display.running(event.task, event.step, event.steps, event.info)
                     elif isinstance(event, DoneEvent):
                         _store_done(store, event, stored[event.task.key], outcome)
-                        display.finished(event.task, event.outcome.record["status"])
+                        display.finished(event.task, event.outcome.record["status"], event.outcome.record)
                     elif isinstance(event, FailedEvent):
                         task, attempts = event.task, stored[event.task.key]["attempts"] + event.task.attempt
                         if event.task.attempt <= retries:
@@ -145,14 +150,14 @@ def run_sweep(
                             store.record_cell(name, task.key, None, status="pending", error=event.error,
                                               attempts=attempts)
                             executor.submit(_retry(task))
-                            display.retrying(task, event.error)
+                            display.retrying(task, event.error, attempts)
                         else:
                             cfg = by_key[task.key]
                             record = _failed_record(cfg, pairs[pair_key(cfg, on_device=False)], task, event.error)
                             store.record_cell(name, task.key, record, status="failed", error=event.error,
                                               attempts=attempts)
                             outcome.failed.append((task.key, task.label, event.error))
-                            display.finished(task, "failed")
+                            display.finished(task, "failed", record)
     finally:
         if own_executor:
             executor.close()
@@ -185,10 +190,12 @@ def _failed_record(cfg: RunConfig, pair: Any, task: CellTask, error: str) -> dic
 
 
 class _SweepDisplay:
-    """A rich live display: one bar for the sweep (cells stored / total) and one per running cell."""
+    """A rich live display: one bar for the sweep (cells stored / total) and one per running cell; and/or a
+    plain line per event through ``log``."""
 
-    def __init__(self, name: str, total: int, done: int, enabled: bool, console: Any):
-        self.enabled = enabled
+    def __init__(self, name: str, total: int, done: int, enabled: bool, console: Any,
+                 log: Callable[[str], None] | None = None):
+        self.enabled, self.log = enabled, log
         if enabled:
             from monge.run.runner import progress_bar
 
@@ -201,7 +208,8 @@ class _SweepDisplay:
             self.bar = NullProgress()
         self.sweep_task = self.bar.add_task(f"sweep {name}", total=total, completed=done, info="")
         self.cell_tasks: dict[str, Any] = {}
-        self.started = time.monotonic()
+        self.seen: set[tuple[str, int]] = set()
+        self.total, self.done = total, done
 
     def __enter__(self) -> "_SweepDisplay":
         self.bar.__enter__()
@@ -210,20 +218,43 @@ class _SweepDisplay:
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
 
-    def running(self, task: CellTask, step: int, steps: int, info: str) -> None:
-        if task.key not in self.cell_tasks:
-            self.cell_tasks[task.key] = self.bar.add_task(f"  {task.label}", total=steps, info="")
-        self.bar.update(self.cell_tasks[task.key], completed=step, info=info)
+    def say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(f"{time.strftime('%H:%M:%S')} {line}")
 
-    def finished(self, task: CellTask, status: str) -> None:
+    def running(self, task: CellTask, step: int, steps: int, info: str) -> None:
+        if self.enabled and task.key not in self.cell_tasks:
+            self.cell_tasks[task.key] = self.bar.add_task(f"  {task.label}", total=steps, info="")
+        if self.enabled:
+            self.bar.update(self.cell_tasks[task.key], completed=step, info=info)
+        if (task.key, task.attempt) not in self.seen:
+            self.seen.add((task.key, task.attempt))
+            self.say(f"started {task.label}" + (f" (attempt {task.attempt})" if task.attempt > 1 else "")
+                     + (f", resuming at step {step}" if step > 1 else ""))
+
+    def finished(self, task: CellTask, status: str, record: dict[str, Any]) -> None:
         if task.key in self.cell_tasks and self.enabled:
             self.bar.update(self.cell_tasks[task.key], info=status)
             self.bar.remove_task(self.cell_tasks.pop(task.key))
         self.bar.update(self.sweep_task, advance=1, info=f"last: {task.label} {status}")
+        self.done += 1
+        if status == "failed" and record.get("error"):
+            detail = _first_line(record["error"])
+        else:
+            evals = record.get("evals") or []
+            wall = record.get("wall_time_s")
+            detail = ", ".join(p for p in (f"{record.get('steps_done', 0)}/{record.get('steps_requested', '?')} steps",
+                                           None if wall is None else f"{wall:.0f} s",
+                                           _headline(evals[-1][2]) if evals else None) if p)
+        self.say(f"[{self.done}/{self.total}] {task.label}: {status}; {detail}")
 
-    def retrying(self, task: CellTask, error: str) -> None:
-        first_line = error.strip().splitlines()[0] if error.strip() else "error"
-        self.bar.update(self.sweep_task, info=f"retrying {task.label}: {first_line[:80]}")
+    def retrying(self, task: CellTask, error: str, attempts: int) -> None:
+        self.bar.update(self.sweep_task, info=f"retrying {task.label}: {_first_line(error)[:80]}")
+        self.say(f"retrying {task.label} after attempt {attempts}: {_first_line(error)}")
+
+
+def _first_line(error: str) -> str:
+    return error.strip().splitlines()[0] if error.strip() else "error"
 
 
 def sweep_summary_lines(outcome: SweepOutcome) -> list[str]:
@@ -231,8 +262,7 @@ def sweep_summary_lines(outcome: SweepOutcome) -> list[str]:
     lines = [f"sweep {outcome.sweep}: {outcome.ran} cells run ({outcome.resumed} resumed from checkpoints), "
              f"{outcome.skipped} already stored, {outcome.retries} retries, {len(outcome.failed)} failed"]
     for key, label, error in outcome.failed:
-        first = error.strip().splitlines()[0] if error.strip() else "error"
-        lines.append(f"  failed {label} [{key}]: {first}")
+        lines.append(f"  failed {label} [{key}]: {_first_line(error)}")
     lines += [f"  note: {n}" for n in outcome.notes]
     return lines
 
