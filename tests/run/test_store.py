@@ -258,6 +258,10 @@ def test_sweep_cells_keep_one_run_each(tmp_path):
             store.record_cell("s", "zz", None, status="pending")
         with pytest.raises(InvalidInputError, match="cell status"):
             store.record_cell("s", "a", None, status="running")
+        # re-keying: a taken or unknown key is left alone; a cell's run follows it
+        assert store.rekey_cells("s", {"a": "b", "zz": "y"}) == {}
+        assert store.rekey_cells("s", {"a": "c"}) == {"a": "c"}
+        assert [c["cell_key"] for c in store.cells("s")] == ["c", "b"] and store.cells("s")[0]["run_id"] == done
 
 
 def test_version_1_database_is_upgraded_in_place(tmp_path):

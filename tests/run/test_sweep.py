@@ -205,6 +205,29 @@ def test_cell_is_failed_after_bounded_retries_then_replaced_on_rerun(reference, 
         assert torch.equal(value, networks(tmp_path / "out", key)[name])
 
 
+def test_cells_keep_their_keys_when_the_data_moves_and_older_keys_are_adopted(tmp_path, sweep_file):
+    from dataclasses import replace
+
+    runs = tiny_runs(sweep_file, steps=60)[:2]
+    (key, _), (key2, cfg2) = plan_cells(runs)
+    assert [k for k, _ in plan_cells([replace(r, pair_root=str(tmp_path / "elsewhere")) for r in runs])] == [key, key2]
+    outcome, *_ = sweep(tmp_path / "db.sqlite", tmp_path / "out", runs[:1])
+    assert outcome.ran == 1
+    # a database written when keys hashed pair_root too: the done cell and a pending one (with its checkpoint)
+    # stored under old keys
+    with ResultStore(tmp_path / "db.sqlite") as store:
+        assert store.rekey_cells("tiny", {key: "0ld0000000000001"}) == {key: "0ld0000000000001"}
+        store.register_cells("tiny", [("0ld0000000000002", cfg2.to_dict())])
+    (tmp_path / "out" / "checkpoints" / "0ld0000000000002.ckpt").write_bytes(b"\x00not a checkpoint")
+    outcome, rows, _, _, cells = sweep(tmp_path / "db.sqlite", tmp_path / "out", runs)
+    assert outcome.skipped == 1 and outcome.ran == 1  # the done cell was recognised, the other one ran
+    assert sorted(c["cell_key"] for c in cells) == sorted([key, key2]) and {c["status"] for c in cells} == {"done"}
+    assert sorted(r["config"]["cell_key"] for r in rows) == sorted([key, key2])
+    assert (tmp_path / "out" / "checkpoints" / f"{key2}.ckpt.corrupt").exists()  # the checkpoint followed its cell
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+
+
 def test_corrupt_checkpoint_is_set_aside_and_the_cell_restarts(tmp_path, sweep_file):
     runs = tiny_runs(sweep_file, steps=100)[:1]
     (key, _), = plan_cells(runs)

@@ -49,6 +49,7 @@ def sweep(
     from monge.run.store import ResultStore
     from monge.run.sweep import plan_cells, sweep_summary_lines
     from monge.run.sweep_config import load_sweep
+    from monge.run.worker import cell_key
 
     spec = load_sweep(file, pair_root=pair_root)
     if device is not None:
@@ -75,7 +76,7 @@ def sweep(
         stored: dict[str, str] = {}
         if Path(db_path).exists():
             with ResultStore(db_path, create=False) as store:
-                stored = {c["cell_key"]: c["status"] for c in store.cells(spec.name)}
+                stored = {cell_key(c["config"]): c["status"] for c in store.cells(spec.name)}
         for key, cfg in cells:
             typer.echo(f"{key}  {stored.get(key, 'new'):<8} {cfg.display_name} on {cfg.pair} (seed {cfg.seed}), "
                        f"{cfg.steps} steps, batch {cfg.batch_size}")

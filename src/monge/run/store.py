@@ -396,6 +396,31 @@ class ResultStore:
             conn.executemany("INSERT OR IGNORE INTO sweep_cells (sweep, cell_key, position, config_json, updated_at)"
                              " VALUES (?, ?, ?, ?, ?)", rows)
 
+    def rekey_cells(self, sweep: str, keys: Mapping[str, str]) -> dict[str, str]:
+        """Give cells of sweep ``sweep`` new keys (``{old: new}``) in one transaction, and the ``cell_key`` in
+        their runs' configs with them; returns the renames done. A cell whose new key is already taken keeps
+        its old key."""
+        done: dict[str, str] = {}
+        with self._tx() as conn:
+            for old, new in keys.items():
+                row = conn.execute("SELECT run_id FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
+                                   (str(sweep), str(old))).fetchone()
+                taken = conn.execute("SELECT 1 FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
+                                     (str(sweep), str(new))).fetchone()
+                if row is None or taken is not None or old == new:
+                    continue
+                conn.execute("UPDATE sweep_cells SET cell_key = ? WHERE sweep = ? AND cell_key = ?",
+                             (str(new), str(sweep), str(old)))
+                if row["run_id"] is not None:
+                    run = conn.execute("SELECT config_json FROM runs WHERE id = ?", (int(row["run_id"]),)).fetchone()
+                    config = json.loads(run["config_json"] or "{}") if run is not None else {}
+                    if config.get("cell_key") == old:
+                        config["cell_key"] = str(new)
+                        conn.execute("UPDATE runs SET config_json = ? WHERE id = ?",
+                                     (_config_columns(config, None)[0], int(row["run_id"])))
+                done[str(old)] = str(new)
+        return done
+
     def cells(self, sweep: str) -> list[dict[str, Any]]:
         """The cells of sweep ``sweep`` in their order: dicts with ``cell_key``, ``position``, ``config``,
         ``status`` (pending, done, failed), ``run_id``, ``attempts`` and ``error``."""

@@ -115,6 +115,7 @@ def run_sweep(
         (out / "results").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInputError(f"sweep output folder {out}: cannot create it ({exc.strerror or exc})") from exc
+    _adopt_rekeyed_cells(store, name, out)
     store.register_cells(name, [(key, cfg.to_dict()) for key, cfg in cells])
     stored = {c["cell_key"]: c for c in store.cells(name)}
     outcome = SweepOutcome(sweep=name)
@@ -163,6 +164,17 @@ def run_sweep(
             executor.close()
     outcome.run_ids = [c["run_id"] for c in store.cells(name) if c["cell_key"] in by_key and c["run_id"] is not None]
     return outcome
+
+
+def _adopt_rekeyed_cells(store: ResultStore, name: str, out: Path) -> None:
+    """Cells stored under an older form of their key (keys once hashed ``pair_root`` too) take their current
+    key, and their checkpoints follow, so such a sweep continues instead of starting again."""
+    stale = {c["cell_key"]: cell_key(c["config"]) for c in store.cells(name)}
+    stale = {old: new for old, new in stale.items() if old != new}
+    for old, new in store.rekey_cells(name, stale).items() if stale else ():
+        checkpoint, target = out / "checkpoints" / f"{old}.ckpt", out / "checkpoints" / f"{new}.ckpt"
+        if checkpoint.exists() and not target.exists():
+            checkpoint.replace(target)
 
 
 def _retry(task: CellTask) -> CellTask:

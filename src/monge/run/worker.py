@@ -63,9 +63,17 @@ class CellOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+LOCATION_FIELDS = ("pair_root",)
+"""Config fields that say where things are, not what is run: left out of :func:`cell_key`."""
+
+
 def cell_key(config: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit key of a run config (same config → same key, on any machine)."""
-    text = json.dumps(dict(config), sort_keys=True, default=str, separators=(",", ":"))
+    """A stable 16-hex-digit key of a run config (same config → same key, on any machine).
+
+    The fields of :data:`LOCATION_FIELDS` (the folder of the published pair files) are left out, so a sweep
+    keeps its cells when the data or the project moves (``--pair-root``, another machine)."""
+    kept = {k: v for k, v in dict(config).items() if k not in LOCATION_FIELDS}
+    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -135,4 +143,4 @@ class _ProgressRelay:
             self.progress(self.step, self.steps, self.info)
 
 
-__all__ = ["CellOutcome", "CellTask", "cell_key", "run_cell"]
+__all__ = ["LOCATION_FIELDS", "CellOutcome", "CellTask", "cell_key", "run_cell"]
