@@ -74,6 +74,39 @@ def test_results_lists_runs(bench_dir):
     assert result.stdout.count("w2gn") == 2
 
 
+def test_results_export_markdown_csv_and_json(bench_dir):
+    import csv
+    import io
+    import json
+
+    root, _ = bench_dir
+    db = str(root / "r.sqlite")
+    with ResultStore(db) as store:
+        rows = {r["id"]: r for r in store.leaderboard()}
+    result = runner.invoke(app, ["results", "--db", db, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["run_id"] for r in records] == sorted(rows) and len({tuple(r) for r in records}) == 1  # same keys
+    w2gn = next(r for r in records if r["solver"] == "w2gn" and r["pair"] == "gaussian:2")
+    assert w2gn["final_l2_uvp_fwd"] == rows[w2gn["run_id"]]["final"]["l2_uvp_fwd"] and w2gn["steps_done"] == 30
+    assert w2gn["best_cos_fwd"] == rows[w2gn["run_id"]]["best"]["cos_fwd"] and w2gn["published_l2_uvp_fwd"] is None
+    result = runner.invoke(app, ["results", "--db", db, "-f", "csv", "--solver", "w2gn"])
+    table = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["pair"], r["status"]) for r in table] == [("gaussian:2", "finished"), ("toy:swiss_roll", "finished")]
+    assert float(table[0]["final_l2_uvp_fwd"]) == pytest.approx(w2gn["final_l2_uvp_fwd"]) and table[1]["final_l2_uvp_fwd"] == ""
+    result = runner.invoke(app, ["results", "--db", db, "-f", "csv", "--status", "diverged"])  # no rows: header only
+    assert result.exit_code == 0 and result.stdout.startswith("run_id,created_at,solver") and result.stdout.count("\n") == 1
+    result = runner.invoke(app, ["results", "--db", db, "-f", "markdown", "--solver", "w2gn"])
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| # |"))
+    assert lines[header + 1].startswith("|---:|---|---|---:|---|")
+    body = [line for line in lines[header + 2:] if line.startswith("| ")]
+    assert len(body) == 2 and "| finished |" in body[0] and "[green]" not in result.stdout
+    assert "W2×" in body[1]
+    result = runner.invoke(app, ["results", "--db", db, "--format", "xml"])
+    assert result.exit_code == 1 and "unknown output format 'xml'; available: csv, json, markdown, table" in result.output
+
+
 def test_results_shows_errors(tmp_path):
     db = tmp_path / "r.sqlite"
     with ResultStore(db) as store:

@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 
 import typer
 
-from monge.errors import InvalidInputError, MongeError
+from monge.errors import InvalidInputError, MongeError, UnknownNameError
 
 DEFAULT_DB = Path("monge-results.sqlite")
 
@@ -243,11 +243,17 @@ def results(
                                          "(running, finished, diverged, failed, stopped)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Show at most N runs (the newest)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (`monge sweep`)."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table (rich, default), markdown (the same "
+                                      "columns as GitHub tables), csv or json (one flat record per run with every "
+                                      "final_/best_ metric and the published numbers)."),
 ) -> None:
     """List stored runs with their final and best metrics."""
+    from monge.run.export import FORMATS, markdown_table, records_csv, records_json, run_records
     from monge.run.runner import leaderboard_tables
     from monge.run.store import STATUSES, ResultStore
 
+    if output_format not in FORMATS:
+        raise UnknownNameError("output format", output_format, FORMATS)
     if status is not None and status not in STATUSES:
         raise InvalidInputError(f"unknown status {status!r}; available: {', '.join(STATUSES)}")
     if limit is not None and limit <= 0:
@@ -259,11 +265,20 @@ def results(
                 raise InvalidInputError(f"no sweep {sweep!r} in {db}; sweeps stored: {', '.join(store.sweeps()) or 'none'}")
             run_ids = [c["run_id"] for c in store.cells(sweep) if c["run_id"] is not None]
         rows = store.leaderboard(run_ids, solver=solver, pair=pair, status=status, limit=limit)
+    if output_format in ("csv", "json"):
+        records = run_records(rows)
+        typer.echo((records_csv if output_format == "csv" else records_json)(records), nl=False)
+        if output_format == "json":
+            typer.echo()
+        return
     if not rows:
         typer.echo(f"no runs stored in {db} match")
         return
     for table in leaderboard_tables(rows, title=f"runs in {db}"):
-        _console().print(table)
+        if output_format == "markdown":
+            typer.echo(markdown_table(table))
+        else:
+            _console().print(table)
     for row in rows:
         if row.get("error"):
             typer.echo(f"run {row['id']} ({row['solver']} on {row['pair']}, seed {row['seed']}) {row['status']}: "
