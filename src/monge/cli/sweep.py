@@ -86,8 +86,9 @@ def sweep(
     validate_configs(spec.runs, on_device=False)  # bad names / options fail before the database is touched
     try:
         with _terminate_as_interrupt():
-            outcome, rows = _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries,
-                                 no_progress, err)
+            outcome, rows = _run(spec, kind=kind, db_path=db_path, out_dir=out_dir, workers=workers, address=address,
+                                 cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, retries=retries,
+                                 no_progress=no_progress, err=err)
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         err.print(f"{what}: the cells already stored are in {db_path}; run the same command again to continue "
@@ -103,7 +104,7 @@ def sweep(
         raise typer.Exit(code=1)
 
 
-def _run(spec, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries, no_progress, err):
+def _run(spec, *, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries, no_progress, err):
     """Run the sweep's cells with the chosen executor; returns the outcome and the leaderboard rows."""
     from monge.run.executors import make_executor
     from monge.run.store import ResultStore
