@@ -349,6 +349,20 @@ def test_small_helpers():
     assert format_number(float("nan")) == "—" and format_number("x") == "—"
 
 
+def test_pairs_are_listed_in_numeric_order_of_their_dimensions(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for pair in ("w2b-mix:32", "w2b-mix:8", "w2b-mix:2"):
+            run = store.start_run(solver="w2gn", pair=pair, dim=int(pair.split(":")[1]), seed=0, steps_requested=10,
+                                  batch_size=8, eval_every=10)
+            store.log_eval(run, 10, 0.5, {"l2_uvp_fwd": 1.0})
+            store.finish_run(run, "finished", steps_done=10, wall_time_s=1.0, train_time_s=0.5)
+        text = write_report(store, tmp_path / "r.html").read_text(encoding="utf-8")
+    (table,) = tables_after(parse(text), "leaderboard")
+    assert [row["cells"][2] for row in table["rows"]] == ["w2b-mix:2", "w2b-mix:8", "w2b-mix:32"]
+    assert text.index("convergence on w2b-mix:2") < text.index("convergence on w2b-mix:8") < text.index(
+        "convergence on w2b-mix:32")
+
+
 # ---------------------------------------------------------------------------- CLI
 def test_cli_writes_the_report_and_prints_its_path(bench, tmp_path):
     out = tmp_path / "cli" / "r.html"

@@ -35,6 +35,7 @@ import html
 import json
 import math
 import os
+import re
 import statistics
 import tempfile
 from collections import Counter
@@ -323,8 +324,13 @@ def group_table_html(rows: Sequence[Mapping[str, Any]], metrics: Sequence[tuple[
     return _table(headers, body, css_class="groups")
 
 
+def _natural(text: str) -> tuple:
+    """Sort key that orders numbers inside names by value: ``w2b-mix:8`` before ``w2b-mix:32``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)
+
+
 def _sort_key(row: Mapping[str, Any]) -> tuple:
-    return (str(row.get("pair", "")), is_baseline(row), str(row.get("solver", "")), int(row.get("seed") or 0),
+    return (_natural(str(row.get("pair", ""))), is_baseline(row), str(row.get("solver", "")), int(row.get("seed") or 0),
             int(row.get("run_id") or row.get("id") or 0))
 
 
@@ -361,7 +367,7 @@ def _convergence_section(store: ResultStore, rows: Sequence[Mapping[str, Any]], 
     out = ['<section id="convergence"><h2>Convergence</h2>']
     if not by_pair:
         out.append('<p class="empty">No trained runs (only baselines).</p>')
-    for index, pair in enumerate(sorted(by_pair)):
+    for index, pair in enumerate(sorted(by_pair, key=_natural)):
         ids = by_pair[pair]
         png = plot_convergence(store, ids, folder / f"convergence_{index}.png")
         out.append(f"<figure>{_image_tag(png, f'convergence on {pair}')}"
