@@ -41,7 +41,8 @@ def sweep(
                                          "(default: the file's device, else cpu); resolved on the worker."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells (and which are already stored) without "
                                  "running anything."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars: print a timestamped line per cell started, stored, retried or failed (for logs)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars: print a timestamped line "
+                                     "per cell started, stored, retried or failed (for logs)."),
 ) -> None:
     """Run every cell of a sweep file that is not stored yet (finished cells are skipped, interrupted ones resume
     from their last checkpoint), then print the sweep's leaderboard."""

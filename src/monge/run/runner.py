@@ -290,7 +290,8 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def _headline(metrics: Mapping[str, float | None]) -> str:
+def metrics_headline(metrics: Mapping[str, float | None]) -> str:
+    """The short metric summary of progress bars and sweep logs: ``L2-UVP→ 0.52 L2-UVP← 0.234 cos 0.996``."""
     parts = []
     for key, label in (("l2_uvp_fwd", "L2-UVP→"), ("l2_uvp_inv", "L2-UVP←"), ("cos_fwd", "cos"), ("w2_ratio", "W2 ratio"),
                        ("cos_grad", "cos∇"), ("w1_dev", "W1 dev %")):
@@ -392,7 +393,7 @@ class RunTracker:
             self.loss_buffer = []
 
     def _info(self) -> str:
-        return " ".join(p for p in (self.loss_text, _headline(self.latest)) if p)
+        return " ".join(p for p in (self.loss_text, metrics_headline(self.latest)) if p)
 
     # ------------------------------------------------------------------ checkpoints
     def restore(self, state: Any) -> int:

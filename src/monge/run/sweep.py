@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from monge.errors import InvalidInputError
 from monge.run.executors import DoneEvent, Executor, FailedEvent, LocalExecutor, ProgressEvent
-from monge.run.runner import NullProgress, RunConfig, _headline, build_runs, pair_key, run_record_fields
+from monge.run.runner import NullProgress, RunConfig, metrics_headline, build_runs, pair_key, run_record_fields
 from monge.run.store import ResultStore
 from monge.run.worker import CellTask, cell_key
 
@@ -143,7 +143,7 @@ def run_sweep(
                         display.running(event.task, event.step, event.steps, event.info)
                     elif isinstance(event, DoneEvent):
                         _store_done(store, event, stored[event.task.key], outcome)
-                        display.finished(event.task, event.outcome.record["status"], event.outcome.record)
+                        display.finished(event.task, event.outcome.record)
                     elif isinstance(event, FailedEvent):
                         task, attempts = event.task, stored[event.task.key]["attempts"] + event.task.attempt
                         if event.task.attempt <= retries:
@@ -158,7 +158,7 @@ def run_sweep(
                             store.record_cell(name, task.key, record, status="failed", error=event.error,
                                               attempts=attempts)
                             outcome.failed.append((task.key, task.label, event.error))
-                            display.finished(task, "failed", record)
+                            display.finished(task, record)
     finally:
         if own_executor:
             executor.close()
@@ -171,7 +171,7 @@ def _adopt_rekeyed_cells(store: ResultStore, name: str, out: Path) -> None:
     key, and their checkpoints follow, so such a sweep continues instead of starting again."""
     stale = {c["cell_key"]: cell_key(c["config"]) for c in store.cells(name)}
     stale = {old: new for old, new in stale.items() if old != new}
-    for old, new in store.rekey_cells(name, stale).items() if stale else ():
+    for old, new in store.rekey_cells(name, stale).items():
         checkpoint, target = out / "checkpoints" / f"{old}.ckpt", out / "checkpoints" / f"{new}.ckpt"
         if checkpoint.exists() and not target.exists():
             checkpoint.replace(target)
@@ -235,16 +235,17 @@ class _SweepDisplay:
             self.log(f"{time.strftime('%H:%M:%S')} {line}")
 
     def running(self, task: CellTask, step: int, steps: int, info: str) -> None:
-        if self.enabled and task.key not in self.cell_tasks:
-            self.cell_tasks[task.key] = self.bar.add_task(f"  {task.label}", total=steps, info="")
         if self.enabled:
+            if task.key not in self.cell_tasks:
+                self.cell_tasks[task.key] = self.bar.add_task(f"  {task.label}", total=steps, info="")
             self.bar.update(self.cell_tasks[task.key], completed=step, info=info)
         if (task.key, task.attempt) not in self.seen:
             self.seen.add((task.key, task.attempt))
             self.say(f"started {task.label}" + (f" (attempt {task.attempt})" if task.attempt > 1 else "")
                      + (f", resuming at step {step}" if step > 1 else ""))
 
-    def finished(self, task: CellTask, status: str, record: dict[str, Any]) -> None:
+    def finished(self, task: CellTask, record: dict[str, Any]) -> None:
+        status = record["status"]
         if task.key in self.cell_tasks and self.enabled:
             self.bar.update(self.cell_tasks[task.key], info=status)
             self.bar.remove_task(self.cell_tasks.pop(task.key))
@@ -257,7 +258,7 @@ class _SweepDisplay:
             wall = record.get("wall_time_s")
             detail = ", ".join(p for p in (f"{record.get('steps_done', 0)}/{record.get('steps_requested', '?')} steps",
                                            None if wall is None else f"{wall:.0f} s",
-                                           _headline(evals[-1][2]) if evals else None) if p)
+                                           metrics_headline(evals[-1][2]) if evals else None) if p)
         self.say(f"[{self.done}/{self.total}] {task.label}: {status}; {detail}")
 
     def retrying(self, task: CellTask, error: str, attempts: int) -> None:
