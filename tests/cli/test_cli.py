@@ -271,3 +271,28 @@ def test_bench_with_the_auto_solver(tmp_path):
         l2 = [e["value"] for e in store.evals(run["id"]) if e["metric"] == "l2_uvp_fwd"]
         assert len(l2) == 1 and 0 <= l2[0] < 200
     assert "auto" in result.stdout
+
+
+def test_bench_with_a_time_budget_and_no_steps_plans_the_steps(tmp_path):
+    """``--budget-minutes`` without ``--steps``: the run is planned by time (stored with 0 steps requested) and
+    auto's reason names the budget."""
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--solver", "auto", "--pair", "gaussian:2", "--budget-minutes", "0.04",
+                                 "--batch-size", "64", "--db", str(db), "--no-progress", "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    with ResultStore(db) as store:
+        (run,) = store.runs()
+    assert run["status"] in ("finished", "stopped") and run["steps_requested"] == 0 and run["steps_done"] > 10
+    assert "2.4 s budget" in run["config"]["solver_settings"]["reason"]
+
+
+def test_bench_exits_non_zero_and_names_the_runs_without_a_result(tmp_path):
+    db = tmp_path / "r.sqlite"
+    result = runner.invoke(app, ["bench", "--solver", "w2gn", "--pair", "gaussian:2", "--steps", "100", "--batch-size",
+                                 "64", "--option", "lr=1e12", "--option", "hidden_sizes=[8, 8]", "--option",
+                                 "pretrain_steps=0", "--db", str(db), "--no-progress", "--no-baselines"])
+    assert result.exit_code == 1
+    assert "1 of 1 runs did not give a result: run 1 (w2gn on gaussian:2, seed 0) diverged" in result.stderr
+    with ResultStore(db) as store:
+        (run,) = store.runs()
+    assert run["status"] == "diverged"

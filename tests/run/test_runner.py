@@ -45,15 +45,17 @@ class LinearTestSolver(W2Solver):
 
     ``nan_at``: the loss becomes NaN at that 0-based step (raises TrainingDiverged like real solvers);
     ``fail_at``: raises a MongeError (InvalidInputError); ``crash_at``: raises a RuntimeError (a bug);
-    ``sleep``: seconds slept per step (for time budgets).
+    ``sleep``: seconds slept per step (for time budgets); ``garbage``: the returned map is multiplied by 1e4
+    (a finite blow-up no loss saw).
     """
 
     paper = "test"
 
     def __init__(self, *, lr: float = 0.05, nan_at: int | None = None, fail_at: int | None = None,
-                 crash_at: int | None = None, interrupt_at: int | None = None, sleep: float = 0.0):
+                 crash_at: int | None = None, interrupt_at: int | None = None, sleep: float = 0.0,
+                 garbage: bool = False):
         self.lr, self.nan_at, self.fail_at, self.crash_at, self.sleep = lr, nan_at, fail_at, crash_at, sleep
-        self.interrupt_at = interrupt_at
+        self.interrupt_at, self.garbage = interrupt_at, garbage
 
     def settings(self) -> dict:
         return {"lr": self.lr}
@@ -85,6 +87,9 @@ class LinearTestSolver(W2Solver):
             loss.backward()
             opt.step()
             history["loss"].append(loss.item())
+            if self.garbage and step == steps - 1:
+                with torch.no_grad():
+                    pot.weight.mul_(1e4)
             if self.sleep:
                 time.sleep(self.sleep)
             if callback is not None and callback(Progress(step + 1, steps, {"loss": loss.item()}, lambda s=step + 1: result(s))):
@@ -319,3 +324,45 @@ def test_a_resumed_run_counts_the_wall_and_training_time_of_its_earlier_attempt(
     assert second.resumed_from == 30 and outcome.steps_done == 60
     assert 100.0 <= outcome.wall_time_s < 160.0   # the first attempt's 100 s plus a few seconds of this one
     assert 40.0 <= outcome.train_time_s < outcome.wall_time_s
+
+
+# ---------------------------------------------------------------------------- garbage maps and time budgets
+def test_a_garbage_map_is_stored_as_diverged_and_flagged(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        (bad, good) = run_bench([_cfg(solver_options={"garbage": True}), _cfg()], store, progress=False)
+        assert bad.status == "diverged" and "garbage map" in bad.error and "identity" in bad.error
+        assert good.status == "finished" and good.final["l2_uvp_fwd_identity"] > 0
+        # an older row (no identity recorded) that stored garbage as finished is flagged in tables and exports
+        old = store.start_run(solver="old", pair="w2b-mix:128", dim=128, seed=0, steps_requested=10, batch_size=8,
+                              eval_every=10, config={})
+        store.log_eval(old, 10, 1.0, {"l2_uvp_fwd": 2.7e12, "cos_fwd": 0.01})
+        store.finish_run(old, "finished", steps_done=10)
+        rows = store.leaderboard()
+    from monge.run.export import run_records
+    from monge.run.runner import _status_cell, garbage_flag
+
+    flags = {r["run_id"]: r["flag"] for r in run_records(rows)}
+    assert flags[good.run_id] is None and "garbage map" in flags[old]
+    assert flags[bad.run_id] is None                      # already stored as diverged, with its reason as error
+    old_row = next(r for r in rows if r["id"] == old)
+    assert "garbage map" in _status_cell({**old_row, "final": old_row["final"]})
+    assert garbage_flag({"l2_uvp_fwd": 500.0, "l2_uvp_fwd_identity": 0.1}) is None     # the 1000 % floor
+    assert garbage_flag({"l2_uvp_fwd": 5000.0, "l2_uvp_fwd_identity": 30.0})
+
+
+def test_run_planned_by_its_time_budget_alone(tmp_path):
+    cfg = RunConfig(solver="enot", pair="gaussian:2", solver_options={"hidden_sizes": [16, 16]}, steps=None,
+                    time_budget_s=2.0, batch_size=64, eval_samples=512)
+    assert cfg.validate().eval_interval == 0 and cfg.step_cap > 10**6
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        (summary,) = run_bench([cfg], store, progress=False)
+        evals = store.evals(summary.run_id)
+    assert summary.status in ("finished", "stopped") and summary.steps_requested == 0
+    assert 10 < summary.steps_done < cfg.step_cap
+    assert summary.train_time_s < 2.0 + 5.0
+    assert len({e["step"] for e in evals}) >= 2                   # evaluated during the run (by time) and at the end
+
+
+def test_a_run_needs_steps_or_a_time_budget():
+    with pytest.raises(InvalidInputError, match="steps, a time budget, or both"):
+        RunConfig(solver="enot", pair="gaussian:2", steps=None).validate()

@@ -82,3 +82,31 @@ def test_auto_recovers_the_gaussian_map():
     result = monge.fit(pair.source, pair.target, steps=800, batch_size=256, generator=gen(0))
     metrics = evaluate(result, pair, n=4096, generator=gen(1))
     assert metrics["l2_uvp_fwd"] < 2.0 and metrics["l2_uvp_inv"] < 2.0, metrics
+
+
+def test_fit_with_a_time_budget_plans_its_steps_and_ends_its_schedule():
+    """``monge.fit(..., time_budget=s)``: the step count comes from the measured rate, and the cosine schedule
+    of auto's ENOT ends with the run (its last learning rate is a tiny fraction of the first)."""
+    import monge
+    from monge.solvers.loop import BUDGET_STEP_CAP
+
+    pair = GaussianPair(2, seed=1)
+    rates = []
+
+    def watch(progress):
+        rates.append(progress.state.parts["psi_optimizer"].param_groups[0]["lr"])
+
+    result = monge.fit(pair.source, pair.target, time_budget=2.0, batch_size=64, generator=gen(0), callback=watch)
+    assert 20 < result.steps < BUDGET_STEP_CAP and len(rates) == result.steps
+    assert rates[-1] < 0.05 * rates[0]
+    assert "2 s budget" in result.settings["reason"] and result.settings["compile"] is False
+    capped = monge.fit(pair.source, pair.target, time_budget=60.0, steps=15, batch_size=64, generator=gen(0))
+    assert capped.steps == 15
+    with pytest.raises(InvalidInputError, match="time_budget"):
+        monge.fit(pair.source, pair.target, time_budget=-1.0)
+
+
+def test_auto_compiles_for_long_budgets_only():
+    assert choose_solver(64, steps=10**7, time_budget=600.0).options["compile"] is True
+    assert choose_solver(64, steps=10**7, time_budget=10.0).options["compile"] is False
+    assert "600 s budget" in choose_solver(64, steps=10**7, time_budget=600.0).reason

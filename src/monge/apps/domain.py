@@ -244,18 +244,11 @@ def linear_map(source_features: torch.Tensor, target_features: torch.Tensor) -> 
     A ridge of 1e-6 × the mean variance is added to both covariances so that constant features (blank corner
     pixels) do not make them singular.
     """
-    from monge.pairs.base import bures_map
+    from monge._bures import sample_bures_map
 
-    source = check_samples(source_features, name="source_features").detach().to("cpu", torch.float64).numpy()
-    target = check_samples(target_features, name="target_features", dim=source.shape[1]).detach().to(
-        "cpu", torch.float64).numpy()
-
-    def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cov = np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1], x.shape[1]))
-        ridge = 1e-6 * max(float(np.trace(cov)) / cov.shape[0], 1e-12)
-        return x.mean(axis=0), cov + ridge * np.eye(cov.shape[0])
-
-    matrix, shift = bures_map(*moments(source), *moments(target))
+    source = check_samples(source_features, name="source_features")
+    target = check_samples(target_features, name="target_features", dim=source.shape[1])
+    matrix, shift = sample_bures_map(source, target)
 
     def apply(x: torch.Tensor) -> torch.Tensor:
         a = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)

@@ -157,7 +157,8 @@ def bench(
                                                            "without a preset w2gn, or wgan-lp when every pair has W1 ground truth."),
     pair: Optional[List[str]] = typer.Option(None, "--pair", "-p",
                                              help="Pair spec such as gaussian:16 or toy:swiss_roll (repeatable)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default 1000)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default 1000; with a time "
+                                        "budget and no --steps, each run plans its steps to end inside the budget)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default 256)."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N steps (default steps/5)."),
     eval_samples: Optional[int] = typer.Option(None, "--eval-samples", help="Samples per evaluation (default 4096)."),
@@ -167,7 +168,9 @@ def bench(
     preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (e.g. quick); flags override it."),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o",
                                                help="Solver option KEY=VALUE (repeatable; VALUE parsed as JSON)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop each run after this many seconds of training."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Training budget per run in seconds: "
+                                                "the solver measures its step rate and plans its steps and learning-"
+                                                "rate schedule to end inside it (--steps, if given, caps them)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
@@ -177,7 +180,7 @@ def bench(
                                              "of every pair spec of the form family:<D> (e.g. --preset w2-hd --dims 2 "
                                              "--dims 16)."),
     budget_minutes: Optional[float] = typer.Option(None, "--budget-minutes", help="Training budget per run in "
-                                                   "minutes of wall clock (same as --time-budget × 60)."),
+                                                   "minutes (--time-budget × 60)."),
     device: str = typer.Option("cpu", "--device", help="Device of the runs: cpu, cuda, cuda:N, mps, or auto (CUDA "
                                "when available)."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
@@ -214,9 +217,11 @@ def bench(
     configs = base.configs(solvers=solver, pairs=pair, seeds=seed, steps=steps, batch_size=batch_size,
                            eval_every=eval_every, eval_samples=eval_samples, time_budget_s=time_budget,
                            options=options, pair_root=None if pair_root is None else str(pair_root))
-    if device != "cpu":
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if time_budget is not None and steps is None:
+        configs = [replace(c, steps=None) for c in configs]      # the budget alone plans each run's steps
+    if device != "cpu":
         configs = [replace(c, device=device) for c in configs]
     validate_configs(configs)  # unknown names / bad options / missing devices fail before the database is touched
     err = _console(stderr=True)
@@ -231,6 +236,12 @@ def bench(
     if out is not None:
         err.print(f"plots written to {out}", markup=False, highlight=False)
     err.print(f"results stored in {db}", markup=False, highlight=False)
+    bad = [s for s in summaries if s.status in ("failed", "diverged")]
+    if bad:
+        err.print(f"{len(bad)} of {len(configs)} runs did not give a result: "
+                  + ", ".join(f"run {s.run_id} ({s.solver} on {s.pair}, seed {s.seed}) {s.status}" for s in bad),
+                  markup=False, highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()

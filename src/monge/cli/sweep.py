@@ -6,7 +6,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -80,7 +80,7 @@ def sweep(
                 stored = {cell_key(c["config"]): c["status"] for c in store.cells(spec.name)}
         for key, cfg in cells:
             typer.echo(f"{key}  {stored.get(key, 'new'):<8} {cfg.display_name} on {cfg.pair} (seed {cfg.seed}), "
-                       f"{cfg.steps} steps, batch {cfg.batch_size}")
+                       f"{_budget_text(cfg)}, batch {cfg.batch_size}")
         todo = sum(stored.get(k) != "done" for k, _ in cells)
         typer.echo(f"sweep {spec.name}: {len(cells)} cells, {todo} to run; database {db_path}, output {out_dir}")
         return
@@ -144,3 +144,10 @@ def _terminate_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _budget_text(cfg: Any) -> str:
+    minutes = f"{cfg.time_budget_s / 60:g} min" if cfg.time_budget_s else None
+    if cfg.steps is None:
+        return f"{minutes} (steps planned by time)"
+    return f"{cfg.steps} steps" + (f" or {minutes}" if minutes else "")

@@ -5,9 +5,11 @@ Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark" (NeurIPS 2
 """
 
 from monge.metrics.w2 import (baseline_metrics, cosine, cost_error, discrete_ot_map, discrete_w2, evaluate,
+                              identity_l2_uvp,
                               l2_uvp)
 
-__all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_ot_map", "discrete_w2", "evaluate", "l2_uvp"]
+__all__ = ["baseline_metrics", "cosine", "cost_error", "discrete_ot_map", "discrete_w2", "evaluate",
+           "identity_l2_uvp", "l2_uvp"]
 
 from monge.metrics.w1 import (discrete_w1, dot_baseline, evaluate_w1, gradient_cosine, gradient_l2,  # noqa: E402
                               w1_deviation)

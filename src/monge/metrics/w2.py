@@ -179,6 +179,17 @@ def evaluate(
     return out
 
 
+def identity_l2_uvp(pair: Any, n: int = 4096, generator: torch.Generator | None = None) -> float:
+    """Forward L2-UVP (%) of the identity map on a pair with W2 ground truth, on the same draw as
+    :func:`evaluate` with this ``n`` and generator (x ~ source first): the yardstick a garbage map is measured
+    against (orders of magnitude above it is no result)."""
+    if not getattr(pair, "has_ground_truth", False) or getattr(pair, "cost", None) == "w1":
+        raise InvalidInputError(f"identity_l2_uvp needs a pair with W2 ground truth, got {pair!r}")
+    x = pair.source.sample(n, generator=generator)
+    y = pair.target.sample(n, generator=generator)
+    return float(_gt_metrics(pair, lambda z: z, None, x, y)["l2_uvp_fwd"])
+
+
 def discrete_ot_map(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Barycentric projections of the exact discrete OT plan between equal-weight samples x (n, d), y (m, d).
 

@@ -63,20 +63,47 @@ class MLPPotential(Potential):
         hidden_sizes: widths of the hidden layers.
         activation: one of celu, relu, silu, softplus, tanh, leaky_relu, elu (default celu).
         quadratic: add ½‖x‖² so that the initial gradient map is close to the identity.
+        affine: add ½ xᵀAx + bᵀx instead, with a fixed symmetric A and b (buffers, identity and zero until
+            :meth:`set_affine`): the initial gradient map is then the affine map x ↦ Ax + b, for example the
+            Gaussian (Bures) OT map between the data's moments (a warm start). Implies ``quadratic``.
     """
 
     def __init__(self, dim: int, hidden_sizes: Sequence[int] = (128, 128), *, activation: str = "celu",
-                 quadratic: bool = False, dtype: torch.dtype | None = None,
+                 quadratic: bool = False, affine: bool = False, dtype: torch.dtype | None = None,
                  device: torch.device | str | None = None):
         super().__init__()
-        self.dim, self.hidden_sizes, self.activation, self.quadratic = int(dim), [int(h) for h in hidden_sizes], activation, bool(quadratic)
+        self.dim, self.hidden_sizes, self.activation = int(dim), [int(h) for h in hidden_sizes], activation
+        self.quadratic, self.affine = bool(quadratic or affine), bool(affine)
         self.net = _mlp([self.dim, *self.hidden_sizes, 1], activation)
+        if self.affine:
+            self.register_buffer("affine_matrix", torch.eye(self.dim))
+            self.register_buffer("affine_shift", torch.zeros(self.dim))
         self.to(dtype=dtype, device=device)
+
+    def set_affine(self, matrix: Any, shift: Any) -> None:
+        """Set A (symmetrised) and b of the affine part ½ xᵀAx + bᵀx (a network built with ``affine=True``)."""
+        if not self.affine:
+            raise InvalidInputError("set_affine needs an MLPPotential built with affine=True")
+        matrix = torch.as_tensor(matrix).to(self.affine_matrix)
+        shift = torch.as_tensor(shift).to(self.affine_shift).reshape(-1)
+        if matrix.shape != (self.dim, self.dim) or shift.shape != (self.dim,):
+            raise DimensionMismatchError(f"set_affine expects A of shape ({self.dim}, {self.dim}) and b of shape "
+                                         f"({self.dim},), got {tuple(matrix.shape)} and {tuple(shift.shape)}")
+        with torch.no_grad():
+            self.affine_matrix.copy_(0.5 * (matrix + matrix.T))
+            self.affine_shift.copy_(shift)
+
+    def _quadratic_part(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """½‖x‖² (or ½ xᵀAx + bᵀx) and its gradient x (or Ax + b)."""
+        if not self.affine:
+            return 0.5 * x.square().sum(-1), x
+        ax = x @ self.affine_matrix
+        return 0.5 * (x * ax).sum(-1) + x @ self.affine_shift, ax + self.affine_shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check(x, self.dim, "MLPPotential")
         out = self.net(x).squeeze(-1)
-        return out + 0.5 * x.square().sum(-1) if self.quadratic else out
+        return out + self._quadratic_part(x)[0] if self.quadratic else out
 
     def explicit_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x) and ∇f(x) by explicit forward operations (a manual backward pass through the layers).
@@ -106,21 +133,23 @@ class MLPPotential(Potential):
             post.append(h)
         value = F.linear(h, *layers[-1]).squeeze(-1)
         if not with_gradient:
-            return (value + 0.5 * x.square().sum(-1) if self.quadratic else value), None
+            return (value + self._quadratic_part(x)[0] if self.quadratic else value), None
         grad = layers[-1][0]                                   # (1, width): ∂f/∂h of the last hidden layer
         for (weight, _), z, h in zip(reversed(layers[:-1]), reversed(pre), reversed(post)):
             grad = (grad * _derivative(self.activation, z, h)) @ weight
         grad = grad.expand(x.shape[0], self.dim)
         if self.quadratic:
-            value, grad = value + 0.5 * x.square().sum(-1), grad + x
+            q_value, q_grad = self._quadratic_part(x)
+            value, grad = value + q_value, grad + q_grad
         return value, grad
 
     def _act(self, z: torch.Tensor) -> torch.Tensor:
         return self.net[1](z) if len(self.net) > 1 else z
 
     def config(self) -> dict[str, Any]:
-        return {"class": type(self).__name__, "dim": self.dim, "hidden_sizes": self.hidden_sizes,
-                "activation": self.activation, "quadratic": self.quadratic}
+        config = {"class": type(self).__name__, "dim": self.dim, "hidden_sizes": self.hidden_sizes,
+                  "activation": self.activation, "quadratic": self.quadratic}
+        return {**config, "affine": True} if self.affine else config
 
 
 @register_network

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from monge._bures import bures_map, psd_sqrt  # noqa: F401  (re-exported: pairs and metrics use them)
 from monge._checks import check_samples
 from monge.errors import DimensionMismatchError, UnknownNameError
 from monge.samplers.base import Sampler
@@ -60,39 +61,6 @@ class SamplePair:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
-
-
-def bures_map(ms: np.ndarray, cs: np.ndarray, mt: np.ndarray, ct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal affine map x ↦ A x + b between N(ms, cs) and N(mt, ct), in float64.
-
-    A = cs^{-1/2} (cs^{1/2} ct cs^{1/2})^{1/2} cs^{-1/2}, b = mt − A ms (Knott & Smith 1984; Peyré & Cuturi,
-    *Computational Optimal Transport*, remark 2.29). Square roots come from symmetric eigendecompositions,
-    which is the exact (and numerically better-behaved) form of ``scipy.linalg.sqrtm`` on SPD matrices.
-    """
-    cs_half, cs_inv_half = psd_sqrt(cs, inverse=True)
-    mid = psd_sqrt(cs_half @ ct @ cs_half)
-    a = cs_inv_half @ mid @ cs_inv_half
-    a = 0.5 * (a + a.T)
-    return a, np.asarray(mt, dtype=np.float64) - a @ np.asarray(ms, dtype=np.float64)
-
-
-def psd_sqrt(mat: np.ndarray, *, inverse: bool = False):
-    """Symmetric square root of a symmetric positive (semi-)definite matrix in float64.
-
-    With ``inverse=True`` returns ``(mat^{1/2}, mat^{-1/2})``; eigenvalues are clipped at 0 (and the
-    inverse at the smallest positive eigenvalue scale) to absorb rounding.
-    """
-    mat = np.asarray(mat, dtype=np.float64)
-    mat = 0.5 * (mat + mat.T)
-    w, v = np.linalg.eigh(mat)
-    w = np.clip(w, 0.0, None)
-    root = (v * np.sqrt(w)) @ v.T
-    root = 0.5 * (root + root.T)
-    if not inverse:
-        return root
-    floor = max(float(w.max(initial=0.0)) * 1e-15, 1e-300)
-    inv = (v / np.sqrt(np.maximum(w, floor))) @ v.T
-    return root, 0.5 * (inv + inv.T)
 
 
 def _affine(a: np.ndarray, b: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:

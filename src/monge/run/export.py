@@ -14,7 +14,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 RUN_FIELDS = ("run_id", "created_at", "solver", "label", "pair", "dim", "seed", "status", "error", "steps_requested",
-              "steps_done", "batch_size", "eval_every", "wall_time_s", "train_time_s", "steps_per_s", "sweep")
+              "steps_done", "batch_size", "eval_every", "wall_time_s", "train_time_s", "steps_per_s", "sweep", "flag")
 """The leading columns of :func:`run_records`, in order; metric columns follow, sorted by name, then
 :data:`PUBLISHED_FIELDS`."""
 
@@ -32,6 +32,7 @@ def run_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     W1 benchmark). Every dict has the same keys (missing values are ``None``), so the records load as one table.
     """
     from monge.pairs.w1published import published_w1
+    from monge.run.runner import garbage_flag
     from monge.pairs.w2bench import published_l2_uvp
 
     rows = [dict(r) for r in rows]
@@ -43,6 +44,7 @@ def run_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         record["run_id"] = r.get("run_id", r.get("id"))
         record["label"] = config.get("label") or r.get("solver")
         record["sweep"] = config.get("sweep")
+        record["flag"] = garbage_flag(r.get("final") or {}) if r.get("status") in ("finished", "stopped") else None
         for part in ("final", "best"):
             values = r.get(part) or {}
             record.update({f"{part}_{m}": values.get(m) for m in metrics})

@@ -28,6 +28,15 @@ from monge.run.store import ResultStore, higher_is_better
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _MAX_LOSS_POINTS = 500
+GARBAGE_FACTOR = 100.0
+"""A W2 map whose forward L2-UVP is more than this many times the identity map's (and more than
+:data:`GARBAGE_FLOOR`) is garbage, not a result."""
+GARBAGE_FLOOR = 1000.0
+"""Forward L2-UVP (%) below which no map is called garbage: 10× the constant map's 100 %, so a pair whose
+identity map is already nearly exact does not flag merely poor maps."""
+GARBAGE_L2_UVP = 1e4
+"""Forward L2-UVP (%) above which a stored map is flagged when its run did not record the identity's (older
+runs): about 100× the identity map's on monge's standardised benchmark pairs."""
 _EVAL_SEED_OFFSET = 0x5EED_0F_E7A1  # separates the evaluation stream from the training stream
 
 
@@ -40,11 +49,14 @@ class RunConfig:
         pair: pair spec (``"gaussian:16"``, ``"toy:swiss_roll"``).
         solver_options: keyword arguments for the solver's constructor (JSON-serialisable).
         seed: seeds the pair (for seeded pair families), training and evaluation generators.
-        steps: training steps requested.
+        steps: training steps requested; with ``time_budget_s`` a cap, and ``None`` for a run planned by its time
+            budget alone (the solver measures its step rate and plans its steps, :mod:`monge.solvers.loop`).
         batch_size: samples per step from each distribution.
-        eval_every: evaluate every this many steps (and always at the end); ``None`` → about 5 evaluations.
+        eval_every: evaluate every this many steps (and always at the end); ``None`` → about 5 evaluations (by
+            steps, or every fifth of the time budget for a run without ``steps``).
         eval_samples: samples per evaluation.
-        time_budget_s: stop training (status ``stopped``) once this many seconds of training are spent.
+        time_budget_s: seconds of training: the solver plans its steps (and learning-rate schedule) to end
+            inside them; a run still going when they are spent is stopped (status ``stopped``).
         dtype: ``"float32"`` or ``"float64"``.
         pair_root: folder of published pair files, for pair families that load them (``w2b-mix:<D>``).
         label: the name stored and shown for this run (default: the solver name), e.g. ``"w2gn[mlp]"``
@@ -58,7 +70,7 @@ class RunConfig:
     pair: str
     solver_options: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
-    steps: int = 1000
+    steps: int | None = 1000
     batch_size: int = 256
     eval_every: int | None = None
     eval_samples: int = 4096
@@ -83,7 +95,11 @@ class RunConfig:
             raise InvalidInputError(f"solver options must be a mapping, got {type(self.solver_options).__name__}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed!r}")
-        check_positive_int(self.steps, "steps")
+        if self.steps is None:
+            if self.time_budget_s is None:
+                raise InvalidInputError("a run needs steps, a time budget, or both")
+        else:
+            check_positive_int(self.steps, "steps")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.eval_samples, "eval_samples")
         if self.eval_every is not None:
@@ -116,8 +132,18 @@ class RunConfig:
 
     @property
     def eval_interval(self) -> int:
-        """The evaluation interval actually used (``eval_every`` or ``max(1, steps // 5)``)."""
-        return int(self.eval_every) if self.eval_every is not None else max(1, self.steps // 5)
+        """The evaluation interval actually used (``eval_every`` or ``max(1, steps // 5)``; 0 for a run without
+        ``steps``, evaluated every fifth of its time budget)."""
+        if self.eval_every is not None:
+            return int(self.eval_every)
+        return max(1, self.steps // 5) if self.steps is not None else 0
+
+    @property
+    def step_cap(self) -> int:
+        """The ``steps`` a solver's ``fit`` gets: ``steps``, or a cap when the time budget alone plans them."""
+        from monge.solvers.loop import BUDGET_STEP_CAP
+
+        return self.steps if self.steps is not None else BUDGET_STEP_CAP
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -340,7 +366,8 @@ class RunTracker:
                  checkpoint: Any = None, checkpoint_every: int = 100):
         self.cfg, self.pair, self.log, self.bar, self.task = cfg, pair, log, bar, task
         self.interval = cfg.eval_interval
-        self.loss_every = max(1, math.ceil(cfg.steps / _MAX_LOSS_POINTS))
+        self.eval_every_s = cfg.time_budget_s / 5 if self.interval == 0 and cfg.time_budget_s else None
+        self.next_eval_s = self.eval_every_s
         self.loss_buffer: list[tuple[int, dict[str, float]]] = []
         self.start = time.perf_counter()
         self.excluded = 0.0  # seconds spent evaluating/storing inside the training loop
@@ -356,6 +383,24 @@ class RunTracker:
         self.last_call: tuple[int, float, float] | None = None
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.resumed_from = 0
+        self._identity: float | None = None
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """The run's time budget: the training loop plans the fit's steps to end inside it."""
+        return self.cfg.time_budget_s
+
+    def _due(self, step: int, planned: int, train_time: float) -> bool:
+        """Whether an evaluation is due after ``step`` of ``planned``."""
+        if step >= planned:
+            return True
+        if self.eval_every_s is None:
+            return step % self.interval == 0
+        if self.next_eval_s is not None and train_time >= self.next_eval_s:
+            while self.next_eval_s <= train_time:
+                self.next_eval_s += self.eval_every_s
+            return True
+        return False
 
     def loop_steps_per_s(self) -> float | None:
         """Training-loop speed between the first and last callback (excludes set-up such as pre-training
@@ -378,14 +423,27 @@ class RunTracker:
 
         t0 = time.perf_counter()
         train_time = self.train_time() if train_time is None else train_time
-        gen = torch.Generator().manual_seed((self.cfg.seed + _EVAL_SEED_OFFSET) % (2**63))
-        metrics = {k: float(v) for k, v in evaluate(result, self.pair, n=self.cfg.eval_samples, generator=gen).items()}
+        metrics = {k: float(v) for k, v in evaluate(result, self.pair, n=self.cfg.eval_samples,
+                                                    generator=self._eval_generator()).items()}
+        if "l2_uvp_fwd" in metrics:
+            metrics["l2_uvp_fwd_identity"] = self.identity_l2_uvp()
         self.log.log_eval(step, train_time, metrics)
         self.flush_losses()
         self.latest = metrics
         self.last_eval_step = step
         self.bar.update(self.task, info=self._info())
         self.excluded += time.perf_counter() - t0
+
+    def _eval_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed((self.cfg.seed + _EVAL_SEED_OFFSET) % (2**63))
+
+    def identity_l2_uvp(self) -> float:
+        """The identity map's forward L2-UVP on the run's evaluation samples (computed once)."""
+        if self._identity is None:
+            from monge.metrics import identity_l2_uvp
+
+            self._identity = identity_l2_uvp(self.pair, n=self.cfg.eval_samples, generator=self._eval_generator())
+        return self._identity
 
     def flush_losses(self) -> None:
         if self.loss_buffer:
@@ -428,15 +486,17 @@ class RunTracker:
             self.first_call = (step, t0, self.excluded)
         self.last_call = (step, t0, self.excluded)
         logs = dict(progress.logs)
-        if step % self.loss_every == 0 or step == progress.steps or step == 1:
+        loss_every = max(1, math.ceil(progress.steps / _MAX_LOSS_POINTS))
+        if step % loss_every == 0 or step == progress.steps or step == 1:
             self.loss_buffer.append((step, logs))
         if logs:
             key = "loss" if "loss" in logs else next(iter(logs))
             self.loss_text = f"{key} {_fmt(logs[key])}"
-        self.bar.update(self.task, completed=step, info=self._info())
+        self.bar.update(self.task, completed=step, total=progress.steps, info=self._info())
         self.excluded += time.perf_counter() - t0
-        over_budget = self.cfg.time_budget_s is not None and self.train_time() >= self.cfg.time_budget_s
-        if step % self.interval == 0 or step >= progress.steps or over_budget:
+        train_time = self.train_time()
+        over_budget = self.cfg.time_budget_s is not None and train_time >= self.cfg.time_budget_s
+        if self._due(step, progress.steps, train_time) or over_budget:
             self.evaluate(progress.result(), step)
         if self.checkpoint is not None and getattr(progress, "state", None) is not None and (
                 step % self.checkpoint_every == 0 or step >= progress.steps or over_budget):
@@ -466,13 +526,16 @@ def execute_run(cfg: RunConfig, pair: Any, solver: Any, tracker: RunTracker) -> 
     train_gen = torch.Generator().manual_seed(cfg.seed)
     status, error, result, steps_done = "finished", None, None, 0
     try:
-        result = solver.fit(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size,
+        result = solver.fit(pair.source, pair.target, steps=cfg.step_cap, batch_size=cfg.batch_size,
                             generator=train_gen, callback=tracker)
         train_time = tracker.train_time()
         steps_done = int(getattr(result, "steps", 0) or tracker.step)
         if tracker.last_eval_step != steps_done:
             tracker.evaluate(result, steps_done, train_time)
         status = "stopped" if tracker.stopped else "finished"
+        garbage = garbage_flag(tracker.latest)
+        if garbage is not None:
+            status, error = "diverged", f"{garbage}: not reported as a result"
     except TrainingDiverged as exc:
         train_time = tracker.train_time()
         status, error, steps_done = "diverged", str(exc), int(exc.step)
@@ -564,7 +627,7 @@ def run_record_fields(cfg: RunConfig, pair: Any, solver: Any, **extra_config: An
         pair=str(getattr(pair, "name", cfg.pair)),
         dim=int(pair.dim),
         seed=cfg.seed,
-        steps_requested=cfg.steps,
+        steps_requested=cfg.steps or 0,
         batch_size=cfg.batch_size,
         eval_every=cfg.eval_interval,
         config={**cfg.to_dict(), "solver_settings": _safe_settings(solver, pair, cfg), **extra_config},
@@ -621,7 +684,8 @@ def _safe_settings(solver: Any, pair: Any = None, cfg: Any = None) -> dict[str, 
     """The solver's settings for the run's record; for ``auto``, those of the solver it will choose."""
     try:
         if pair is not None and cfg is not None and hasattr(solver, "settings_for_run"):
-            settings = solver.settings_for_run(pair.source, pair.target, steps=cfg.steps, batch_size=cfg.batch_size)
+            settings = solver.settings_for_run(pair.source, pair.target, steps=cfg.step_cap, batch_size=cfg.batch_size,
+                                               time_budget=cfg.time_budget_s)
         else:
             settings = solver.settings()
         return dict(settings) if isinstance(settings, Mapping) else {}
@@ -701,6 +765,35 @@ def is_w1_row(row: Mapping[str, Any]) -> bool:
     return any(k in metrics for k in ("cos_grad", "w1_estimate", "w1_dev"))
 
 
+def garbage_flag(final: Mapping[str, Any]) -> str | None:
+    """Why a W2 run's final metrics are garbage (forward L2-UVP orders of magnitude worse than the identity map's,
+    or not finite), or ``None``. Runs that recorded the identity's L2-UVP (``l2_uvp_fwd_identity``) are measured
+    against :data:`GARBAGE_FACTOR` × it (at least :data:`GARBAGE_FLOOR`), older ones against
+    :data:`GARBAGE_L2_UVP`."""
+    value = final.get("l2_uvp_fwd")
+    if value is None:
+        return None
+    identity = final.get("l2_uvp_fwd_identity")
+    if identity is not None and math.isfinite(identity):
+        limit = max(GARBAGE_FACTOR * identity, GARBAGE_FLOOR)
+    else:
+        identity, limit = None, GARBAGE_L2_UVP
+    if math.isfinite(value) and value <= limit:
+        return None
+    against = (f"{limit:.3g} % ({GARBAGE_FACTOR:g}× the identity map's {identity:.3g} %, at least "
+               f"{GARBAGE_FLOOR:g} %)" if identity is not None else f"{GARBAGE_L2_UVP:g} %")
+    return f"garbage map: forward L2-UVP {value:.3g} %, more than {against}"
+
+
+def _status_cell(row: Mapping[str, Any]) -> str:
+    status = str(row.get("status", ""))
+    if status in ("finished", "stopped") and garbage_flag(row.get("final") or {}):
+        status = f"{status}, garbage map"
+    style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "red"
+                                                                                          if "garbage" in status else "")
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
 def leaderboard_tables(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: str = "monge leaderboard") -> list[Any]:
     """One :func:`leaderboard_table` for the W2 runs and one :func:`w1_leaderboard_table` for the W1 runs
     (only those that have rows), in that order."""
@@ -746,11 +839,9 @@ def w1_leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, titl
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r, pub in zip(rows, published):
         final, best = r["final"], r["best"]
-        status = r.get("status", "")
-        style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "")
         wall = r.get("wall_time_s")
         cells = [str(r.get("run_id", "")), str(r.get("solver", "")), str(r.get("pair", "")), str(r.get("seed", "")),
-                 f"[{style}]{status}[/{style}]" if style else status,
+                 _status_cell(r),
                  f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}",
                  _fmt(final.get("cos_grad")), _fmt(best.get("cos_grad"))]
         if show_published:
@@ -802,12 +893,10 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
             inv = ("—", "—")
         else:
             fwd = inv = ("—", "—")
-        status = r.get("status", "")
-        style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "")
         wall = r.get("wall_time_s")
         table.add_row(
             str(r.get("run_id", "")), str(r.get("solver", "")), str(r.get("pair", "")), str(r.get("seed", "")),
-            f"[{style}]{status}[/{style}]" if style else status,
+            _status_cell(r),
             f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}",
             *fwd, *(((_fmt(pub) if pub is not None else "—"),) if show_published else ()),
             *inv, _fmt(final.get("cos_fwd")),
@@ -817,6 +906,6 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "pair_key", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "garbage_flag", "pair_key", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]

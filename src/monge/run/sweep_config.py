@@ -20,9 +20,10 @@ File schema (TOML; a YAML file has the same structure, every key optional unless
                                        # the worker has it); resolved where the run trains
 
     [budget]                           # defaults of every run
-    steps = 2000                       # integer > 0 (default 1000)
+    steps = 2000                       # integer > 0 (default 1000; without steps, minutes alone plan them)
     batch_size = 256                   # integer > 0 (default 256)
-    minutes = 10                       # number > 0: wall-clock training cap per run (default: none)
+    minutes = 10                       # number > 0: training budget per run; the solver plans its steps and
+                                       # schedule to end inside it, steps (if given) cap them (default: none)
     dtype = "float32"                  # "float32" (default) or "float64"
 
     [evaluation]
@@ -929,6 +930,8 @@ class _Parser:
         runs = []
         for entry, label, options, _ in variants:
             settings = {**budget, **entry.budget, **evaluation}
+            if "time_budget_s" in settings and "steps" not in settings:
+                settings["steps"] = None           # minutes alone: the solver plans its steps
             for pair in pairs:
                 for seed in seeds:
                     run = RunConfig(solver=entry.name, pair=pair.spec, solver_options=copy.deepcopy(options),

@@ -125,22 +125,25 @@ def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = 
 class _ProgressRelay:
     """The tracker's progress-bar interface, forwarded (at most ~4 times a second) to a ``progress`` function."""
 
-    def __init__(self, progress: Callable[[int, int, str], None] | None, steps: int):
+    def __init__(self, progress: Callable[[int, int, str], None] | None, steps: int | None):
         self.progress, self.steps = progress, steps
         self.step, self.info, self.sent = 0, "", 0.0
 
     def add_task(self, *args: Any, **kwargs: Any) -> int:
         return 0
 
-    def update(self, task: int, *, completed: int | None = None, info: str | None = None, **kwargs: Any) -> None:
+    def update(self, task: int, *, completed: int | None = None, info: str | None = None,
+               total: int | None = None, **kwargs: Any) -> None:
+        if total is not None:
+            self.steps = int(total)
         if completed is not None:
             self.step = int(completed)
         if info is not None:
             self.info = info
         now = time.monotonic()
-        if self.progress is not None and (now - self.sent >= 0.25 or self.step >= self.steps):
+        if self.progress is not None and (now - self.sent >= 0.25 or self.step >= (self.steps or 0) > 0):
             self.sent = now
-            self.progress(self.step, self.steps, self.info)
+            self.progress(self.step, self.steps or 0, self.info)
 
 
 __all__ = ["LOCATION_FIELDS", "CellOutcome", "CellTask", "cell_key", "run_cell"]

@@ -44,6 +44,9 @@ WIDTHS_BY_DIM: tuple[tuple[int, list[int]], ...] = (
 COMPILE_MIN_STEPS = 2000
 """Runs of at least this many steps use ``torch.compile`` (see :class:`~monge.solvers.ENOT`'s ``compile``)."""
 
+COMPILE_MIN_SECONDS = 60.0
+"""Runs with a time budget of at least this many seconds use ``torch.compile`` (compilation takes seconds)."""
+
 LEARNING_RATE = 3e-3
 
 
@@ -58,17 +61,19 @@ class AutoChoice:
 
 
 def choose_solver(dim: int, *, steps: int = 10_000, batch_size: int = 1024,
-                  n_samples: int | None = None) -> AutoChoice:
-    """monge's choice of solver and settings for ``dim``-dimensional data, a run of ``steps`` steps at
-    ``batch_size``, and (for finite data) ``n_samples`` samples on the smaller side. See the module docs."""
+                  n_samples: int | None = None, time_budget: float | None = None) -> AutoChoice:
+    """monge's choice of solver and settings for ``dim``-dimensional data, a run of ``steps`` steps (a cap when
+    there is a ``time_budget`` in seconds) at ``batch_size``, and (for finite data) ``n_samples`` samples on the
+    smaller side. See the module docs."""
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise InvalidInputError(f"auto: dim must be a positive integer, got {dim!r}")
     widths = next(w for top, w in WIDTHS_BY_DIM if dim <= top)
-    compile_ = steps >= COMPILE_MIN_STEPS
+    compile_ = steps >= COMPILE_MIN_STEPS and (time_budget is None or time_budget >= COMPILE_MIN_SECONDS)
+    length = f"{time_budget:g} s budget" if time_budget is not None else f"{steps} steps"
     batch = batch_size if n_samples is None else max(1, min(batch_size, n_samples))
     options = {"hidden_sizes": list(widths), "lr": LEARNING_RATE, "lr_decay": True, "compile": compile_}
     reason = (f"ENOT for D={dim}: widths {widths}, lr {LEARNING_RATE:g} with cosine decay, "
-              f"{'compiled' if compile_ else 'eager'} ({steps} steps), batch {batch}"
+              f"{'compiled' if compile_ else 'eager'} ({length}), batch {batch}"
               + (f" (capped by {n_samples} samples)" if batch < batch_size else ""))
     return AutoChoice("enot", options, batch, reason)
 
@@ -100,21 +105,27 @@ class Auto(W2Solver):
     def settings(self) -> dict[str, Any]:
         return {"compile": self.compile}
 
-    def plan(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024) -> AutoChoice:
+    def plan(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
+             time_budget: float | None = None) -> AutoChoice:
         """The choice :meth:`fit` makes for these data (samplers or sample tensors) and budget, without fitting."""
-        return self._plan(*prepare_data(source, target, steps, batch_size), steps=steps, batch_size=batch_size)
+        return self._plan(*prepare_data(source, target, steps, batch_size), steps=steps, batch_size=batch_size,
+                          time_budget=time_budget)
 
-    def _plan(self, source: Any, target: Any, *, steps: int, batch_size: int) -> AutoChoice:
+    def _plan(self, source: Any, target: Any, *, steps: int, batch_size: int,
+              time_budget: float | None = None) -> AutoChoice:
         sizes = [n for n in (_finite_size(source), _finite_size(target)) if n is not None]
-        choice = choose_solver(source.dim, steps=steps, batch_size=batch_size, n_samples=min(sizes) if sizes else None)
+        choice = choose_solver(source.dim, steps=steps, batch_size=batch_size, n_samples=min(sizes) if sizes else None,
+                               time_budget=time_budget)
         if self.compile is not None and self.compile != choice.options.get("compile"):
             choice = replace(choice, options={**choice.options, "compile": self.compile},
                              reason=f"{choice.reason}; compile={self.compile} by request")
         return choice
 
-    def settings_for_run(self, source: Any, target: Any, *, steps: int, batch_size: int) -> dict[str, Any]:
+    def settings_for_run(self, source: Any, target: Any, *, steps: int, batch_size: int,
+                         time_budget: float | None = None) -> dict[str, Any]:
         """The settings :meth:`fit` will record: the chosen solver, its settings, the batch and the reason."""
-        return self._result_settings(self.plan(source, target, steps=steps, batch_size=batch_size))
+        return self._result_settings(self.plan(source, target, steps=steps, batch_size=batch_size,
+                                               time_budget=time_budget))
 
     @staticmethod
     def _result_settings(choice: AutoChoice) -> dict[str, Any]:
@@ -123,9 +134,11 @@ class Auto(W2Solver):
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
-        """Choose by the data's dimension, size and ``steps`` (:meth:`plan`), then fit the chosen solver."""
+        """Choose by the data's dimension, size and budget (:meth:`plan`; a callback's ``time_budget_s`` is the
+        time budget), then fit the chosen solver."""
         source, target = prepare_data(source, target, steps, batch_size)
-        choice = self._plan(source, target, steps=steps, batch_size=batch_size)
+        choice = self._plan(source, target, steps=steps, batch_size=batch_size,
+                            time_budget=getattr(callback, "time_budget_s", None))
         result = get_solver(choice.solver, **choice.options).fit(source, target, steps=steps, batch_size=choice.batch_size,
                                                                  generator=generator, callback=callback)
         return replace(result, solver=self.name, settings=self._result_settings(choice))

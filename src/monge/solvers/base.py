@@ -284,7 +284,8 @@ class W2Solver(ABC):
         """The hyper-parameters this solver was built with (JSON-serialisable)."""
         return {}
 
-    def settings_for_run(self, source: Any, target: Any, *, steps: int, batch_size: int) -> dict[str, Any]:
+    def settings_for_run(self, source: Any, target: Any, *, steps: int, batch_size: int,
+                         time_budget: float | None = None) -> dict[str, Any]:
         """The settings a :meth:`fit` on these data and budget will use, for the run's record. The same as
         :meth:`settings` unless the solver decides them from the data (``auto``)."""
         return self.settings()

@@ -87,4 +87,4 @@ class CConcaveCritic(W1Solver):
             return ascent_step(opt, dual, w1=dual.item())
 
         return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, state={"optimizer": opt})
+                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})

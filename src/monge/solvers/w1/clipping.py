@@ -87,4 +87,4 @@ class WGANClip(W1Solver):
             return logs
 
         return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, state={"optimizer": opt})
+                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})

@@ -97,14 +97,15 @@ def run_w1_training(*, name: str, steps: int, critic: nn.Module, extra_params: S
                     callback: Any, started: float | None = None, mover: nn.Module | None = None,
                     gradient_from: str = "critic", w1_key: str = "w1",
                     state: Mapping[str, Any] | None = None,
-                    generator: torch.Generator | None = None) -> W1Result:
+                    generator: torch.Generator | None = None, data: Sequence[Any] | None = None) -> W1Result:
     """Run the shared training loop (divergence restore, callback, history) and build the :class:`W1Result`.
 
     ``step(i)`` returns the step's logs; ``logs[w1_key]`` (the dual objective on the step's batches) is
     averaged over the last 50 steps as the result's ``w1_estimate``. ``state`` names the fit's other stateful
     parts (optimisers, extra networks; the critic and mover are added as ``"critic"`` and ``"mover"``) and
     ``generator`` is the fit's generator: a checkpoint holds them all, so a resumed fit continues bit-exactly
-    (see :func:`~monge.solvers.loop.train_loop`).
+    (see :func:`~monge.solvers.loop.train_loop`). ``data`` = (source, target) samplers give the divergence guard
+    the data scale.
     """
     history: dict[str, list[float]] = {}
     started = time.perf_counter() if started is None else started
@@ -116,5 +117,5 @@ def run_w1_training(*, name: str, steps: int, critic: nn.Module, extra_params: S
                         gradient_from=gradient_from)
 
     return train_loop(name=name, steps=steps, params=params, step=step, make_result=make_result,  # type: ignore[arg-type]
-                      history=history, callback=callback, started=started, generator=generator,
+                      history=history, callback=callback, started=started, generator=generator, data=data,
                       state={"critic": critic, "mover": mover, **(state or {})})

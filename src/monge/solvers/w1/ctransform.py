@@ -112,7 +112,7 @@ class _CTransformWGAN(W1Solver):
             return ascent_step(opt, objective, w1=objective.item(), **extra)
 
         return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, state={"optimizer": opt})
+                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})
 
 
 @register_solver("wgan-qp")

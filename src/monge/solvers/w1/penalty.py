@@ -58,7 +58,7 @@ class _PenaltyWGAN(W1Solver):
             return ascent_step(opt, dual - self.penalty_weight * penalty, w1=dual.item(), penalty=penalty.item())
 
         return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, state={"optimizer": opt})
+                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})
 
 
 @register_solver("wgan-gp")

@@ -143,4 +143,4 @@ class LSOTW1(W1Solver):
 
         return run_w1_training(name=self.name, steps=steps, critic=psi, extra_params=list(phi.parameters()),
                                step=step, settings=self.settings(), callback=callback, started=started,
-                               generator=generator, state={"phi": phi, "optimizer": opt})
+                               generator=generator, data=(source, target), state={"phi": phi, "optimizer": opt})

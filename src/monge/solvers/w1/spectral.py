@@ -88,7 +88,7 @@ class LipschitzCriticSolver(W1Solver):
         try:
             return run_w1_training(name=self.name, steps=steps, critic=critic, step=step,
                                    settings=self.settings(), callback=callback, started=started,
-                                   generator=generator, state={"optimizer": opt})
+                                   generator=generator, data=(source, target), state={"optimizer": opt})
         finally:                                # also on TrainingDiverged: the result it carries is usable
             critic.update_spectral_norms(FINAL_POWER_ITERATIONS)
             critic.eval()

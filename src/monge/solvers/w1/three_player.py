@@ -114,7 +114,7 @@ class _ThreePlayerWGAN(W1Solver):
 
         return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
                                callback=callback, started=started, mover=mover,
-                               gradient_from="mover" if self.reverse else "critic", generator=generator,
+                               gradient_from="mover" if self.reverse else "critic", generator=generator, data=(source, target),
                                state={"critic_optimizer": critic_opt, "mover_optimizer": mover_opt})
 
 

@@ -250,7 +250,7 @@ class AmortizedConjugate(W2Solver):
 
         result = train_loop(name="AmortizedConjugate", steps=steps, params=params, step=step,
                             make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator,
+                            generator=generator, data=(source, target),
                             state={"f": f, "amortizer": amortizer, "optimizer": opt, "schedule": schedule})
         return result
 

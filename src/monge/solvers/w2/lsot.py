@@ -246,6 +246,6 @@ class LSOT(W2Solver):
 
         result = train_loop(name="LSOT", steps=steps, params=[*dual_params, *map_params], step=step,
                             make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, state={"u": u, "v": v, "t_map": t_map, "s_map": s_map,
+                            generator=generator, data=(source, target), state={"u": u, "v": v, "t_map": t_map, "s_map": s_map,
                                                         "dual_optimizer": dual_opt, "map_optimizer": map_opt})
         return result

@@ -210,6 +210,6 @@ class Makkuva(W2Solver):
 
         params = [*g.parameters(), *f.parameters()]
         result = train_loop(name="Makkuva", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator,
+                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
                             state={"g": g, "f": f, "g_optimizer": g_opt, "f_optimizer": f_opt})
         return result

@@ -188,6 +188,6 @@ class ReversedMaximin(W2Solver):
 
         params = [*T.parameters(), *f_net.parameters()]
         result = train_loop(name="ReversedMaximin", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator,
+                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
                             state={"map": T, "potential": f_net, "map_optimizer": t_opt, "potential_optimizer": f_opt})
         return result

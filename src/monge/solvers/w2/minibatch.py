@@ -202,7 +202,7 @@ class MinibatchConjugate(_ICNNPairSolver):
 
         result = train_loop(name="MinibatchConjugate", steps=steps, params=params, step=step,
                             make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
+                            generator=generator, data=(source, target), state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
         return result
 
 
@@ -371,7 +371,7 @@ class WGANQC(_ICNNPairSolver):
             return logs
 
         result = train_loop(name="WGANQC", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator,
+                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
                             state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
         return result
 

@@ -207,5 +207,5 @@ class TaghvaeiJalali(W2Solver):
 
         result = train_loop(name="TaghvaeiJalali", steps=steps, params=list(psi.parameters()), step=step,
                             make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, state={"psi": psi, "optimizer": opt})
+                            generator=generator, data=(source, target), state={"psi": psi, "optimizer": opt})
         return result

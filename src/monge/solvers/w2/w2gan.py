@@ -261,7 +261,7 @@ class _AdversarialMap(W2Solver):
 
         result = train_loop(name=type(self).__name__, steps=steps, params=params, step=step,
                             make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator,
+                            generator=generator, data=(source, target),
                             state={"generator": gen, **{f"critic_{k}": c for k, c in enumerate(critics)},
                                    "generator_optimizer": opt_g, "critic_optimizer": opt_d})
         return result

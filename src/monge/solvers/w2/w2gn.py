@@ -225,7 +225,7 @@ class W2GN(W2Solver):
             return logs
 
         result = train_loop(name="W2GN", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator,
+                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
                             state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt, "schedule": schedule})
         return result
 
