@@ -6,6 +6,8 @@ excluded from the training clock. Results go to a JSON-lines file, one line per 
 in the file are skipped, so the script resumes where it stopped::
 
     python benchmarks/hd_trials.py --trials trials.json --out results.jsonl
+    python benchmarks/hd_trials.py --trials benchmarks/results/hd_trials_2026-12-03.jsonl \
+        --only L-d32p-lr3e-3-bf16 --out again.jsonl           # re-run a recorded trial (roots as recorded)
 
 ``trials.json`` is a list of objects: ``{"name": ..., "pair": "w2b-mix:64", "root": FOLDER, "seed": 0,
 "solver": "enot", "options": {...}, "steps": 6000 | null, "budget_s": null | 900, "batch_size": 1024,
@@ -26,6 +28,10 @@ import torch
 
 import monge
 from monge.metrics import evaluate
+
+
+TRIAL_KEYS = ("name", "pair", "root", "pair_seed", "seed", "solver", "options", "steps", "budget_s", "batch_size",
+              "checkpoints", "checkpoint_s", "threads", "compile_sampling")
 
 
 def run_trial(trial: dict) -> dict:
@@ -80,7 +86,11 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--only", nargs="*", help="run only these trial names")
     args = ap.parse_args()
-    trials = json.loads(args.trials.read_text())
+    text = args.trials.read_text()
+    if args.trials.suffix == ".jsonl":                # a results file: every record holds its trial's fields
+        trials = [{k: v for k, v in json.loads(line).items() if k in TRIAL_KEYS} for line in text.splitlines() if line]
+    else:
+        trials = json.loads(text)
     done = set()
     if args.out.exists():
         done = {json.loads(line)["name"] for line in args.out.read_text().splitlines() if line.strip()}

@@ -14,10 +14,16 @@ Jobs:
   ``ott-w2nd``   OTT-JAX ``W2NeuralDual`` with its defaults (ICNNs, L-BFGS conjugate fine-tuning);
   ``monge:NAME`` a monge solver by registry name with its defaults, or ``auto`` (``monge.solvers.auto``).
 
-A monge job needs its number of steps up front (its learning-rate schedule ends with the run). The script
-measures the solver's steps/s in a calibration run of ``--calibration-seconds`` (outside the budget; it also
-warms the compilation cache) and asks for ``steps/s × budget`` steps. ``monge:auto`` runs with the budget
-``--auto-minutes`` (4 by default, the target of the issue), the other jobs with ``--budget-minutes``.
+A monge job gets the time budget itself: it measures its step rate in the first seconds and plans its steps
+so that its learning-rate schedule ends inside the budget (``monge.solvers.loop``); the clock includes that
+and any compilation. ``--calibrate`` restores the older protocol (a calibration run of
+``--calibration-seconds`` outside the budget, then ``steps/s × budget`` steps). ``monge:auto`` runs with the
+budget ``--auto-minutes`` (4 by default), the other jobs with ``--budget-minutes``.
+
+Pairs: ``--pair-root`` is a folder holding ``Mix3toMix10/`` (``../shared/data/w2bench`` for the published
+pairs, whose ``reference/{D}.npz`` sample scores the maps; or the ``--out`` folder of ``monge pairs build``,
+for which the reference is 4096 seeded source samples and their true images). ``--threads 1`` runs every job
+on one thread (torch, and XLA through ``XLA_FLAGS``).
 
 OTT-JAX is an optional benchmark dependency, never a dependency of monge or its tests. Install it beside
 monge in the benchmark environment::
@@ -53,13 +59,22 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "w2benc
 
 
 class Reference:
-    """The published reference sample of a Mix3toMix10 pair and the scores of a map on it."""
+    """The reference sample of a Mix3toMix10 pair and the scores of a map on it: the published
+    ``reference/{D}.npz`` when the root has one, else 4096 source samples (seed 4096) of the pair and their
+    images under its true map (pairs built with ``monge pairs build``)."""
 
-    def __init__(self, root: Path, dim: int):
-        data = np.load(root / "reference" / f"{dim}.npz")
-        self.x = torch.from_numpy(data["X"]).double()
-        self.y = torch.from_numpy(data["Y"]).double()
-        self.variance = float(data["output_var"])
+    def __init__(self, root: Path, dim: int, pair: Any):
+        file = root / "reference" / f"{dim}.npz"
+        if file.is_file():
+            data = np.load(file)
+            self.x = torch.from_numpy(data["X"]).double()
+            self.y = torch.from_numpy(data["Y"]).double()
+            self.variance = float(data["output_var"])
+            return
+        x = pair.source.sample(4096, torch.Generator().manual_seed(4096))
+        self.x = x.double()
+        self.y = pair.true_forward(x).detach().double()
+        self.variance = float(pair.target.sample(2**16, torch.Generator().manual_seed(4097)).double().var(0).sum())
 
     def score(self, mapped: torch.Tensor) -> dict[str, float]:
         mapped = mapped.detach().double()
@@ -163,10 +178,14 @@ def _race_loop(clock: Clock, advance: Callable[[], None], per_call: int, steps: 
 
 
 def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, checkpoints: list[float],
-              batch_size: int, seed: int, calibration_s: float) -> dict[str, Any]:
-    """Train a monge solver (``NAME`` or ``NAME:{json options}``; ``auto`` included) for ``steps/s × budget``
-    steps, scoring the forward map at the checkpoints."""
+              batch_size: int, seed: int, calibration_s: float, planned: bool = True) -> dict[str, Any]:
+    """Train a monge solver (``NAME`` or ``NAME:{json options}``; ``auto`` included) for the budget, scoring the
+    forward map at the checkpoints. With ``planned`` (default) the solver gets the budget itself
+    (``monge.solvers.loop.TimeBudget``): it measures its step rate and plans its steps and schedule; otherwise
+    (``--calibrate``) a calibration run outside the budget measures steps/s and the run asks for
+    ``steps/s × budget`` steps."""
     from monge.solvers import get_solver
+    from monge.solvers.loop import BUDGET_STEP_CAP, TimeBudget
 
     name, _, text = spec.partition(":")
     options = json.loads(text) if text else {}
@@ -175,6 +194,9 @@ def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, chec
         generator = torch.Generator().manual_seed(seed)
         return get_solver(name, **options).fit(pair.source, pair.target, steps=steps, batch_size=batch_size,
                                                generator=generator, callback=callback)
+
+    if planned:
+        return _run_monge_planned(fit, pair, reference, budget, checkpoints, TimeBudget, BUDGET_STEP_CAP)
 
     # Calibration (outside the budget): steps/s after the first 10 steps, which include any compilation.
     calibration: dict[str, float] = {}
@@ -214,6 +236,34 @@ def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, chec
             "steps_per_s": (state["steps"] - 10) / train_s if train_s > 0 else math.nan, "marks": marks}
 
 
+def _run_monge_planned(fit: Callable[..., Any], pair: Any, reference: Reference, budget: float,
+                       checkpoints: list[float], budget_callback: Any, cap: int) -> dict[str, Any]:
+    clock, marks, pending, state = Clock(), [], sorted(checkpoints), {"steps": 0, "compile_s": math.nan}
+
+    def callback(progress: Any) -> bool:
+        now = clock.elapsed()
+        if progress.step == 10:
+            state["compile_s"] = now
+        state["steps"], state["planned"] = progress.step, progress.steps
+        while pending and (now >= pending[0] or progress.step == progress.steps):
+            def score() -> dict[str, float]:
+                with torch.no_grad():
+                    return reference.score(progress.result().forward(reference.x.to(pair.dtype)))
+            marks.append({"minutes": pending.pop(0) / 60, "elapsed_s": now, "steps": progress.step,
+                          **clock.pause(score)})
+        return now >= budget
+
+    result = fit(cap, budget_callback(budget, callback))
+    train_s = clock.elapsed() - state["compile_s"]
+    if pending:                                   # the schedule ended before the last checkpoints
+        scores = reference.score(result.forward(reference.x.to(pair.dtype)))
+        marks += [{"minutes": t / 60, "elapsed_s": clock.elapsed(), "steps": state["steps"], **scores}
+                  for t in pending]
+    return {"solver": result.solver, "settings": result.settings, "steps": state["steps"],
+            "planned_steps": state.get("planned"), "compile_s": state["compile_s"],
+            "steps_per_s": (state["steps"] - 10) / train_s if train_s > 0 else math.nan, "marks": marks}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair-root", type=Path, default=DEFAULT_ROOT)
@@ -230,10 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile-sampling", action="store_true",
                         help="draw every job's target batches through the pair's torch.compile'd ground-truth map "
                              "(Mix3toMix10Pair.compile_sampling: the same samplers for every job, ~2x cheaper)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="monge jobs: calibrate steps/s outside the budget and ask for steps/s × budget steps "
+                             "(the old protocol) instead of giving the solver the time budget")
+    parser.add_argument("--threads", type=int, help="CPU threads of every job (torch and XLA); default: all cores")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={args.threads}").strip()
 
     if not (args.pair_root / "Mix3toMix10").is_dir():
-        parser.error(f"--pair-root {args.pair_root} has no Mix3toMix10 folder (the published pairs)")
+        parser.error(f"--pair-root {args.pair_root} has no Mix3toMix10 folder (published or built pairs)")
     if any(job.startswith("ott-") for job in args.jobs):
         if importlib.util.find_spec("ott") is None:
             parser.error("the ott-* jobs need OTT-JAX: pip install 'ott-jax>=0.6' flax diffrax")
@@ -243,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         pair = make_pair(f"w2b-mix:{dim}", root=args.pair_root)
         if args.compile_sampling:
             pair.compile_sampling()
-        reference = Reference(args.pair_root, dim)
+        reference = Reference(args.pair_root, dim, pair)
         for job in args.jobs:
             minutes = args.auto_minutes if job == "monge:auto" else args.budget_minutes
             checkpoints = [60 * m for m in args.checkpoints if m <= minutes]
@@ -254,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             elif job.startswith("monge:"):
                 out = run_monge(job.split(":", 1)[1], pair, reference, budget=60 * minutes,
                                 checkpoints=checkpoints, batch_size=args.batch_size, seed=args.seed,
-                                calibration_s=args.calibration_seconds)
+                                calibration_s=args.calibration_seconds, planned=not args.calibrate)
             else:
                 parser.error(f"unknown job {job!r} (ott-enot, ott-w2nd, monge:NAME)")
             out.update({"job": job, "dim": dim, "budget_minutes": minutes, "load_before": load_before,
@@ -262,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                         "load_after": os.getloadavg(), "threads": torch.get_num_threads()})
             marks = "  ".join(f"{m['minutes']:g} min: {m['l2_uvp']:.3f} % (cos {m['cos']:.3f}, {m['steps']} steps)"
                               for m in out["marks"])
-            first = f" [{out['first_compile_s']:.1f} s]" if "first_compile_s" in out else ""
+            first = f" [{out['first_compile_s']:.1f} s]" if out.get("first_compile_s") is not None else ""
             print(f"D={dim:<3} {job:<12} {out['steps_per_s']:7.2f} steps/s  compile {out['compile_s']:5.1f} s{first}  "
                   f"{marks}  load {load_before[0]:.2f} -> {out['load_after'][0]:.2f}", flush=True)
             if args.json:

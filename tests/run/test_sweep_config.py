@@ -663,3 +663,28 @@ def test_the_documented_examples_load(tmp_path: Path) -> None:
             (label, pair, seed, 4000, 600.0) for label in ("w2gn-fast[lr=0.001]", "w2gn-fast[lr=0.0003]")
             for pair in ("gaussian:2", "toy:swiss_roll") for seed in (0, 1)]
         assert spec.db == tmp_path / "sweep.sqlite" and spec.executor.workers == 2
+
+
+def test_minutes_without_steps_plan_the_runs_by_time(tmp_path: Path) -> None:
+    """A budget of minutes alone gives runs without steps (each plans its own); a solver's own steps cap it."""
+    spec = load_sweep(write(tmp_path, """
+        name = "by-time"
+        pairs = ["gaussian:2"]
+        [budget]
+        minutes = 5
+        [[solvers]]
+        name = "auto"
+        [[solvers]]
+        name = "enot"
+        budget = { steps = 300 }
+        """, "s.toml"))
+    assert [(r.solver, r.steps, r.time_budget_s) for r in spec.runs] == [("auto", None, 300.0), ("enot", 300, 300.0)]
+
+
+def test_the_high_dimensional_example_expands_to_budget_only_runs(tmp_path: Path) -> None:
+    text = (EXAMPLES / "hd-auto.toml").read_text()
+    pairs = text[text.index("pairs = ["):text.index("]\n", text.index("pairs = [")) + 2]
+    spec = load_sweep(write(tmp_path, text.replace(pairs, 'pairs = ["gaussian:128", "gaussian:256"]\n'), "hd.toml"))
+    assert len(spec.runs) == 2 * (1 + 6)
+    assert all(r.steps is None and r.time_budget_s == 300.0 for r in spec.runs)
+    assert {r.solver_options.get("lr") for r in spec.runs if r.solver == "enot"} == {3e-4, 1e-3, 3e-3}

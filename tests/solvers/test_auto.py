@@ -24,8 +24,34 @@ def gen(seed: int) -> torch.Generator:
 def test_widths_follow_the_dimension(dim, widths):
     choice = choose_solver(dim)
     assert choice.solver == "enot" and choice.options["hidden_sizes"] == widths
-    assert choice.options["lr"] == 3e-3 and choice.options["lr_decay"] is True
+    assert choice.options["lr"] == (3e-3 if dim <= 32 else 1e-3) and choice.options["lr_decay"] is True
     assert get_solver(choice.solver, **choice.options).settings()["hidden_sizes"] == widths
+
+
+def test_bfloat16_products_from_d32_where_the_device_has_them(monkeypatch):
+    import monge.solvers.auto as auto_module
+
+    monkeypatch.setattr(auto_module, "fast_bfloat16", lambda device="cpu": True)
+    assert choose_solver(32).options["mixed_precision"] is True and "bfloat16" in choose_solver(32).reason
+    assert choose_solver(16).options["mixed_precision"] is False
+    monkeypatch.setattr(auto_module, "fast_bfloat16", lambda device="cpu": False)
+    assert choose_solver(256).options["mixed_precision"] is False
+
+
+def test_auto_maps_in_the_data_units():
+    """Data far from the origin and spread wide (×30, +100): auto trains on standardised data and returns a map
+    in the data's units, as accurate as on the original pair, that saves and loads."""
+    from monge.metrics import l2_uvp
+    from monge.solvers.base import W2Result
+
+    pair = GaussianPair(4, seed=1)
+    x0 = pair.source.sample(4096, gen(5))
+    result = monge.fit(pair.source.sample(20000, gen(0)) * 30 + 100, pair.target.sample(20000, gen(1)) * 30 + 100,
+                       steps=400, batch_size=256, generator=gen(2))
+    mapped = (result.forward(x0 * 30 + 100) - 100) / 30
+    variance = float(pair.target.sample(20000, gen(3)).var(0).sum())
+    assert l2_uvp(mapped, pair.true_forward(x0), variance) < 3.0
+    assert result.cost_estimate == pytest.approx(900 * pair.true_cost, rel=0.1)
 
 
 def test_compilation_only_pays_off_on_long_runs():

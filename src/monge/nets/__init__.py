@@ -1,10 +1,10 @@
 """Networks: input-convex potentials, unconstrained potentials and maps."""
 
-from monge.nets.base import NETWORKS, Potential, build_network, register_network
+from monge.nets.base import NETWORKS, Potential, RescaledPotential, build_network, register_network
 from monge.nets.icnn import ConvexQuadratic, DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
 
-__all__ = ["NETWORKS", "Potential", "build_network", "register_network", "ConvexQuadratic", "DenseICNN",
+__all__ = ["NETWORKS", "Potential", "RescaledPotential", "build_network", "register_network", "ConvexQuadratic", "DenseICNN",
            "MLPPotential", "ResidualMap"]
 from monge.nets.lipschitz import GroupSort, LipschitzMLP  # noqa: E402
 

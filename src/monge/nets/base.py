@@ -63,3 +63,40 @@ class Potential(nn.Module):
 
     def convexify(self) -> None:
         """Project parameters back onto the set that keeps the potential convex (no-op if not convex)."""
+
+
+@register_network
+class RescaledPotential(Potential):
+    """A potential fitted in standardised coordinates, expressed in the original ones.
+
+    With ``inner`` = ψ₀ fitted on z = (x − m)/s (a shared shift m and scale s for both distributions),
+    ψ(x) = s²·ψ₀((x − m)/s) + ⟨m, x⟩, so ∇ψ(x) = s·∇ψ₀((x − m)/s) + m: the quadratic-cost OT map commutes with
+    a common translation and isotropic scaling, and this is the map in the data's own units. ``shift`` and
+    ``scale`` are buffers (saved with the weights); ``inner`` is a network or its ``config()``.
+    """
+
+    def __init__(self, inner: Any, *, shift: Any = None, scale: float = 1.0):
+        super().__init__()
+        self.inner = inner if isinstance(inner, nn.Module) else build_network(inner)
+        self.dim = int(self.inner.dim)
+        reference = next(self.inner.parameters(), torch.zeros(()))
+        shift = torch.zeros(self.dim) if shift is None else torch.as_tensor(shift).reshape(-1)
+        self.register_buffer("shift", shift.to(dtype=reference.dtype, device=reference.device))
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=reference.dtype, device=reference.device))
+        self.is_convex = bool(getattr(self.inner, "is_convex", False))
+
+    def _inner_input(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale.square() * self.inner(self._inner_input(x)) + x @ self.shift
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.inner.gradient(self._inner_input(x)) + self.shift
+
+    def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value, grad = self.inner.value_and_gradient(self._inner_input(x))
+        return self.scale.square() * value + x @ self.shift, self.scale * grad + self.shift
+
+    def config(self) -> dict[str, Any]:
+        return {"class": type(self).__name__, "inner": self.inner.config()}

@@ -89,6 +89,9 @@ class ENOT(W2Solver):
         bidirectional: alternate forward and backward steps (True); False trains the forward map only.
         warm_start: start both maps at the Gaussian (Bures) OT map between the data's moments (False; see
             above).
+        mixed_precision: compute each step's losses under ``torch.autocast`` with bfloat16 matrix products
+            (False; monge's addition). On CPUs with AVX-512 BF16 a bfloat16 product runs about twice as fast as
+            a float32 one, so the step is faster; gradients, Adam and the returned networks stay float32.
         ema: decay of an exponential moving average of both potentials' parameters, which the result holds
             instead of the last iterate (0: off, the paper's; for example 0.999 averages over about the last
             thousand steps). monge's addition: it smooths the oscillations of the high-learning-rate phase.
@@ -116,6 +119,7 @@ class ENOT(W2Solver):
         bidirectional: bool = True,
         warm_start: bool = False,
         ema: float = 0.0,
+        mixed_precision: bool = False,
         compile: bool = False,
     ):
         who = "ENOT"
@@ -128,11 +132,11 @@ class ENOT(W2Solver):
         self.lr = check_number(who, "lr", lr, positive=True)
         self.betas = check_betas(who, betas)
         for name, value in (("lr_decay", lr_decay), ("bidirectional", bidirectional), ("warm_start", warm_start),
-                            ("compile", compile)):
+                            ("mixed_precision", mixed_precision), ("compile", compile)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{who}: {name} must be true or false, got {value!r}")
         self.lr_decay, self.bidirectional, self.compile = lr_decay, bidirectional, compile
-        self.warm_start = warm_start
+        self.warm_start, self.mixed_precision = warm_start, mixed_precision
         self.ema = check_number(who, "ema", ema)
         if not self.ema < 1.0:
             raise InvalidInputError(f"{who}: ema must be in [0, 1), got {ema!r}")
@@ -141,7 +145,7 @@ class ENOT(W2Solver):
         return {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "expectile": self.expectile,
                 "expectile_weight": self.expectile_weight, "lr": self.lr, "betas": list(self.betas),
                 "lr_decay": self.lr_decay, "bidirectional": self.bidirectional, "warm_start": self.warm_start,
-                "ema": self.ema, "compile": self.compile}
+                "ema": self.ema, "mixed_precision": self.mixed_precision, "compile": self.compile}
 
     def _step_losses(self, mover: MLPPotential, dual: MLPPotential, x: torch.Tensor, y: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -220,7 +224,11 @@ class ENOT(W2Solver):
             y = target.sample(batch_size, generator)
             if not forward:
                 x, y = y, x
-            dual_loss, map_loss, dual_value, regulariser = losses(mover, dual, x, y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.mixed_precision):
+                dual_loss, map_loss, dual_value, regulariser = losses(mover, dual, x, y)
+            if self.mixed_precision:
+                dual_loss, map_loss, dual_value, regulariser = (t.float() for t in (dual_loss, map_loss, dual_value,
+                                                                                    regulariser))
             logs = {"loss": (dual_loss.detach() + map_loss.detach()).item(), "w2_dual": 0.5 * dual_value.item(),
                     "expectile_loss": regulariser.item()}
             if math.isfinite(logs["loss"]):
