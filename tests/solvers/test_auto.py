@@ -24,7 +24,8 @@ def gen(seed: int) -> torch.Generator:
 def test_widths_follow_the_dimension(dim, widths):
     choice = choose_solver(dim)
     assert choice.solver == "enot" and choice.options["hidden_sizes"] == widths
-    assert choice.options["lr"] == (3e-3 if dim <= 32 else 1e-3) and choice.options["lr_decay"] is True
+    assert choice.options["lr"] == (3e-3 if dim <= 32 else 1e-3 if dim <= 64 else 3e-4)
+    assert choice.options["lr_decay"] is True
     assert get_solver(choice.solver, **choice.options).settings()["hidden_sizes"] == widths
 
 
