@@ -177,6 +177,29 @@ def _race_loop(clock: Clock, advance: Callable[[], None], per_call: int, steps: 
             "steps_per_s": (steps - steps_at_compile) / train_s if train_s > 0 else math.nan, "marks": marks}
 
 
+def _checkpoint_scorer(clock: Clock, pair: Any, reference: Reference, budget: float, checkpoints: list[float]
+                       ) -> tuple[Callable[[Any], bool], list[dict[str, Any]], list[float], dict[str, Any]]:
+    """A monge callback that scores the forward map at each checkpoint passed (clock paused) and stops at the
+    budget; returns it with the marks it fills, the checkpoints still pending and its step/compile record."""
+    marks: list[dict[str, Any]] = []
+    pending, state = sorted(checkpoints), {"steps": 0, "compile_s": math.nan}
+
+    def callback(progress: Any) -> bool:
+        now = clock.elapsed()
+        if progress.step == 10:
+            state["compile_s"] = now
+        state["steps"], state["planned"] = progress.step, progress.steps
+        while pending and (now >= pending[0] or progress.step == progress.steps):
+            def score() -> dict[str, float]:
+                with torch.no_grad():
+                    return reference.score(progress.result().forward(reference.x.to(pair.dtype)))
+            marks.append({"minutes": pending.pop(0) / 60, "elapsed_s": now, "steps": progress.step,
+                          **clock.pause(score)})
+        return now >= budget
+
+    return callback, marks, pending, state
+
+
 def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, checkpoints: list[float],
               batch_size: int, seed: int, calibration_s: float, planned: bool = True) -> dict[str, Any]:
     """Train a monge solver (``NAME`` or ``NAME:{json options}``; ``auto`` included) for the budget, scoring the
@@ -213,21 +236,8 @@ def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, chec
     planned = max(int(rate * budget), 20)
     torch._dynamo.reset()   # the timed run compiles again (from the on-disk cache, as a user's second run)
 
-    clock, marks, pending, state = Clock(), [], sorted(checkpoints), {"steps": 0, "compile_s": math.nan}
-
-    def callback(progress: Any) -> bool:
-        now = clock.elapsed()
-        if progress.step == 10:
-            state["compile_s"] = now
-        state["steps"] = progress.step
-        while pending and (now >= pending[0] or progress.step == progress.steps):
-            def score() -> dict[str, float]:
-                with torch.no_grad():
-                    return reference.score(progress.result().forward(reference.x.to(pair.dtype)))
-            marks.append({"minutes": pending.pop(0) / 60, "elapsed_s": now, "steps": progress.step,
-                          **clock.pause(score)})
-        return now >= budget
-
+    clock = Clock()
+    callback, marks, _, state = _checkpoint_scorer(clock, pair, reference, budget, checkpoints)
     result = fit(planned, callback)
     train_s = clock.elapsed() - state["compile_s"]
     return {"solver": result.solver, "settings": result.settings, "steps": state["steps"],
@@ -238,21 +248,8 @@ def run_monge(spec: str, pair: Any, reference: Reference, *, budget: float, chec
 
 def _run_monge_planned(fit: Callable[..., Any], pair: Any, reference: Reference, budget: float,
                        checkpoints: list[float], budget_callback: Any, cap: int) -> dict[str, Any]:
-    clock, marks, pending, state = Clock(), [], sorted(checkpoints), {"steps": 0, "compile_s": math.nan}
-
-    def callback(progress: Any) -> bool:
-        now = clock.elapsed()
-        if progress.step == 10:
-            state["compile_s"] = now
-        state["steps"], state["planned"] = progress.step, progress.steps
-        while pending and (now >= pending[0] or progress.step == progress.steps):
-            def score() -> dict[str, float]:
-                with torch.no_grad():
-                    return reference.score(progress.result().forward(reference.x.to(pair.dtype)))
-            marks.append({"minutes": pending.pop(0) / 60, "elapsed_s": now, "steps": progress.step,
-                          **clock.pause(score)})
-        return now >= budget
-
+    clock = Clock()
+    callback, marks, pending, state = _checkpoint_scorer(clock, pair, reference, budget, checkpoints)
     result = fit(cap, budget_callback(budget, callback))
     train_s = clock.elapsed() - state["compile_s"]
     if pending:                                   # the schedule ended before the last checkpoints

@@ -132,9 +132,10 @@ class StepPlanner:
         self.next_plan_at = 0.0
         self.planned = state.planned_steps is not None
         if self.planned:
-            self._apply()
+            self.apply()
 
-    def _apply(self) -> None:
+    def apply(self) -> None:
+        """Record the plan in the training state and set every schedule's ``T_max`` to it."""
         self.state.planned_steps = self.total
         for part in self.state.parts.values():
             if hasattr(part, "T_max"):
@@ -163,7 +164,7 @@ class StepPlanner:
         rate = (steps_run - self.anchor[0]) / max(elapsed - self.anchor[1], 1e-9)
         self.total = max(steps_done + 1, min(self.cap, steps_done + int(rate * remaining * p.safety)))
         self.planned = True
-        self._apply()
+        self.apply()
         self.anchor = (steps_run, elapsed)
         self.next_plan_at = elapsed + p.replan_every * self.seconds
 
@@ -448,6 +449,8 @@ def train_loop(
                                        make_result(i))
             i = watch.recover(i, why)
             train_state.seconds = elapsed()
+            if planner.planned:
+                planner.apply()            # the good state's schedules hold an older plan
             continue
         i += 1
         train_state.seconds = elapsed()
