@@ -157,3 +157,30 @@ def test_compiled_steps_train_like_eager_steps():
     x = pair.source.sample(256, gen(1))
     assert torch.allclose(eager.forward(x), compiled.forward(x), atol=1e-4)
     assert torch.allclose(eager.inverse(x), compiled.inverse(x), atol=1e-4)
+
+
+def test_monge_options_warm_start_ema_mixed_precision():
+    """warm_start: the first map is the Bures map (near exact on a Gaussian pair); ema: the result holds the
+    averaged networks, not the live ones; mixed_precision: float32 networks, accuracy of the float32 run."""
+    from monge.metrics import evaluate
+
+    pair = GaussianPair(8, seed=1)
+    score = lambda r: evaluate(r, pair, n=4096, generator=gen(9))["l2_uvp_fwd"]  # noqa: E731
+    warm = ENOT(hidden_sizes=[16, 16], warm_start=True, lr=1e-12).fit(pair.source, pair.target, steps=1,
+                                                                      batch_size=64, generator=gen(0))
+    cold = ENOT(hidden_sizes=[16, 16], lr=1e-12).fit(pair.source, pair.target, steps=1, batch_size=64,
+                                                     generator=gen(0))
+    assert score(warm) < 0.1 * score(cold)
+    averaged = ENOT(hidden_sizes=[16, 16], ema=0.9).fit(pair.source, pair.target, steps=20, batch_size=64,
+                                                        generator=gen(0))
+    live = ENOT(hidden_sizes=[16, 16]).fit(pair.source, pair.target, steps=20, batch_size=64, generator=gen(0))
+    x = pair.source.sample(16, gen(1))
+    assert not torch.equal(averaged.forward(x), live.forward(x))
+    fp32 = ENOT(hidden_sizes=[32, 32], lr=3e-3, lr_decay=True).fit(pair.source, pair.target, steps=300,
+                                                                   batch_size=256, generator=gen(0))
+    bf16 = ENOT(hidden_sizes=[32, 32], lr=3e-3, lr_decay=True, mixed_precision=True).fit(
+        pair.source, pair.target, steps=300, batch_size=256, generator=gen(0))
+    assert all(p.dtype == torch.float32 for p in bf16.forward_potential.parameters())
+    assert score(bf16) < 1.5 * score(fp32) + 0.5
+    with pytest.raises(InvalidInputError, match="ema"):
+        ENOT(ema=1.0)
