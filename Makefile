@@ -24,8 +24,12 @@ install-test: $(PY)
 	# Headless Chromium for the HTML report's browser test (apt, when root; skipped otherwise).
 	bash .ci/ensure-chromium
 
+# The demo's runs go to monge-results.sqlite (reused when they are already there: `monge bench --rerun` trains
+# them again), the plots and the fitted maps to monge-demo/, and the HTML report (2-D maps included) to
+# monge-demo/report.html.
 demo: install
-	$(VENV)/bin/monge bench --preset quick --out monge-demo
+	$(VENV)/bin/monge bench --preset quick --out monge-demo --keep-results monge-demo/results
+	$(VENV)/bin/monge report --out monge-demo/report.html
 
 test: install-test
 	$(PY) -m pytest -q

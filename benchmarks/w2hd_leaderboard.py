@@ -1,4 +1,4 @@
-"""The README's W2 leaderboard table from a ``monge sweep examples/sweeps/w2-hd.toml`` database.
+"""The W2 leaderboard table of docs/benchmarks.md from a ``monge sweep examples/sweeps/w2-hd.toml`` database.
 
 One row per solver, one column per dimension: our forward L2-UVP (inverse in brackets, when the solver has an
 inverse map) after the sweep's budget, with the steps done when a run stopped on the 20-minute cap, and the

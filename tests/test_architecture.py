@@ -23,6 +23,8 @@ FORBIDDEN = {
     "run": {"cli", "apps"},
     "apps": {"cli"},
 }
+for _layer in ("samplers", "nets", "conjugate", "solvers", "pairs", "metrics", "plot"):
+    FORBIDDEN[_layer] |= {"api", "estimator"}          # the Python front door sits on top, beside run/ and apps/
 
 
 def _imported_monge_packages(path: Path) -> set[str]:

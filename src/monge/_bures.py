@@ -25,13 +25,14 @@ def bures_map(ms: np.ndarray, cs: np.ndarray, mt: np.ndarray, ct: np.ndarray) ->
 def psd_sqrt(mat: np.ndarray, *, inverse: bool = False):
     """Symmetric square root of a symmetric positive (semi-)definite matrix in float64.
 
-    With ``inverse=True`` returns ``(mat^{1/2}, mat^{-1/2})``; eigenvalues are clipped at 0 (and the
+    With ``inverse=True`` returns ``(mat^{1/2}, mat^{-1/2})``; eigenvalues below ``d · eps · λ_max`` count as 0 (and the
     inverse at the smallest positive eigenvalue scale) to absorb rounding.
     """
     mat = np.asarray(mat, dtype=np.float64)
     mat = 0.5 * (mat + mat.T)
     w, v = np.linalg.eigh(mat)
-    w = np.clip(w, 0.0, None)
+    zero = mat.shape[0] * np.finfo(np.float64).eps * float(np.abs(w).max(initial=0.0))
+    w = np.where(w > zero, w, 0.0)                    # rounding noise counts as zero, whatever its sign
     root = (v * np.sqrt(w)) @ v.T
     root = 0.5 * (root + root.T)
     if not inverse:

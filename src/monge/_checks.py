@@ -18,6 +18,8 @@ def check_samples(x: object, *, name: str = "samples", dim: int | None = None) -
             x = torch.as_tensor(x)
         except Exception as exc:  # noqa: BLE001 - any conversion failure is a bad input
             raise InvalidInputError(f"{name}: expected a tensor or array, got {type(x).__name__}") from exc
+        if x.is_complex():
+            raise InvalidInputError(f"{name}: expected real samples, got complex dtype {x.dtype}")
         if not torch.is_floating_point(x):
             x = x.to(torch.get_default_dtype())
     if not torch.is_floating_point(x):
@@ -34,6 +36,31 @@ def check_samples(x: object, *, name: str = "samples", dim: int | None = None) -
         bad = int((~torch.isfinite(x)).any(dim=1).sum())
         raise InvalidInputError(f"{name}: {bad} of {x.shape[0]} samples contain NaN or inf")
     return x
+
+
+def check_finite_output(out: torch.Tensor, what: str, hint: str = "") -> torch.Tensor:
+    """Return ``out`` if it holds no NaN/inf (or lives on the meta device); else raise
+    :class:`~monge.errors.NonFiniteError` naming ``what`` and how many rows are affected, plus ``hint``.
+
+    The policy: monge's maps (results' ``forward``/``inverse``/``potential``/``gradient``) and samplers never
+    return non-finite numbers silently — they raise this error, whatever produced them (input far outside the
+    data, a diverged network, a distribution whose scale overflows the dtype)."""
+    if out.device.type == "meta" or bool(torch.isfinite(out).all()):
+        return out
+    from monge.errors import NonFiniteError
+
+    rows = out.reshape(out.shape[0], -1) if out.ndim > 1 else out.reshape(-1, 1)
+    bad = int((~torch.isfinite(rows)).any(dim=1).sum())
+    raise NonFiniteError(f"{what} produced NaN or inf for {bad} of {rows.shape[0]} rows" + (f"; {hint}" if hint else ""))
+
+
+def check_generator(generator: object, name: str = "generator") -> "torch.Generator | None":
+    """Return ``generator`` if it is ``None`` or a :class:`torch.Generator`, else raise
+    :class:`InvalidInputError` naming it (an int seed is not accepted: ``torch.Generator().manual_seed(seed)``)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InvalidInputError(f"{name} must be a torch.Generator or None, got {type(generator).__name__} "
+                                f"{generator!r:.40}; make one with torch.Generator().manual_seed(seed)")
+    return generator
 
 
 def check_positive_int(value: object, name: str) -> int:

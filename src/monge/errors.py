@@ -21,6 +21,14 @@ class DimensionMismatchError(InvalidInputError):
     """Two things that must share a dimension do not (sampler vs network, source vs target...)."""
 
 
+class NonFiniteError(MongeError, FloatingPointError):
+    """A map or sampler produced NaN or inf from finite input (monge never returns such numbers silently)."""
+
+
+class NoInverseError(MongeError, NotImplementedError):
+    """The fitted result has no inverse map (its solver learns only the forward map)."""
+
+
 class UnknownNameError(MongeError, ValueError):
     """A solver, pair, preset or network name that is not registered."""
 

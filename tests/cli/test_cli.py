@@ -296,3 +296,66 @@ def test_bench_exits_non_zero_and_names_the_runs_without_a_result(tmp_path):
     with ResultStore(db) as store:
         (run,) = store.runs()
     assert run["status"] == "diverged"
+
+
+def _row_count(db: Path) -> int:
+    with ResultStore(db) as store:
+        return len(store.runs())
+
+
+def test_identical_bench_reuses_its_runs_and_rerun_trains_them_again(tmp_path):
+    db = tmp_path / "r.sqlite"
+    command = ["bench", "--solver", "w2gn", "--pair", "gaussian:2", "--db", str(db), *TINY]
+    first = runner.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert _row_count(db) == 1 + 4 and "reused" not in first.stderr  # the run and its 4 baselines
+    second = runner.invoke(app, command)
+    assert second.exit_code == 0, second.output
+    assert _row_count(db) == 5  # nothing stored twice
+    assert "1 of 1 runs were already stored with the same configuration and were reused (runs 1); pass --rerun" \
+        in second.stderr
+    assert "baseline:identity" in second.stdout and "w2gn" in second.stdout  # the leaderboard is still printed
+    changed = runner.invoke(app, [*command, "--seed", "1"])
+    assert changed.exit_code == 0 and _row_count(db) == 5 + 5  # another seed: another run and other baselines
+    rerun = runner.invoke(app, [*command, "--rerun"])
+    assert rerun.exit_code == 0, rerun.output
+    assert _row_count(db) == 10 + 5 and "reused" not in rerun.stderr
+
+
+def test_bench_keep_results_then_report_shows_the_2d_map(tmp_path):
+    from html.parser import HTMLParser
+
+    db, kept, html = tmp_path / "r.sqlite", tmp_path / "kept", tmp_path / "report.html"
+    result = runner.invoke(app, ["bench", "--solver", "w2gn", "--pair", "gaussian:2", "--db", str(db),
+                                 "--keep-results", str(kept), "--no-baselines", *TINY])
+    assert result.exit_code == 0, result.output
+    assert f"fitted results saved under {kept}" in result.stderr
+    with ResultStore(db) as store:
+        (run,) = store.runs()
+    assert run["config"]["result_dir"] == str((kept / "run1_w2gn_gaussian_2_seed0").resolve())
+    assert (kept / "run1_w2gn_gaussian_2_seed0" / "result.json").is_file()
+    report = runner.invoke(app, ["report", "--db", str(db), "--out", str(html)])
+    assert report.exit_code == 0, report.output
+
+    class Images(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.alts, self.notes, self._in_note = [], [], False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                self.alts.append(attrs.get("alt"))
+            self._in_note = tag == "p" and attrs.get("class") == "note"
+
+        def handle_data(self, data):
+            if self._in_note:
+                self.notes.append(data)
+
+    parser = Images()
+    text = html.read_text(encoding="utf-8")
+    parser.feed(text)
+    assert "run 1: w2gn on gaussian:2 (seed 0)" in parser.alts  # the 2-D map figure of the kept result
+    assert "convergence on gaussian:2" in parser.alts and parser.notes == []
+    maps = text[text.index('<section id="maps">'):]
+    assert maps.index("data:image/png;base64,") < maps.index("</section>")

@@ -1,4 +1,5 @@
-"""GaussianPair (W2GN §5.1 construction) and the BenchmarkPair baseline machinery."""
+"""GaussianPair (W2GN §5.1 construction, with the identity-L2-UVP floor) and the BenchmarkPair baseline
+machinery."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pytest
 import scipy.linalg
 import torch
 
+from monge._bures import bures_map
 from monge.errors import DimensionMismatchError, InvalidInputError, UnknownNameError
-from monge.pairs import BenchmarkPair, GaussianPair, SamplePair
+from monge.metrics import identity_l2_uvp
+from monge.pairs import BenchmarkPair, GaussianPair, SamplePair, make_pair, pair_version
+from monge.pairs.gaussian import LIFTED_IDENTITY_L2_UVP, MIN_IDENTITY_L2_UVP
 from monge.samplers import Gaussian
 from monge.samplers.base import Sampler
 
@@ -65,30 +69,111 @@ def test_sampler_is_the_gaussian(pair64):
     np.testing.assert_allclose(_np(torch.as_tensor(pair64.source.cov)), _np(pair64.source_cov), atol=1e-12)
     np.testing.assert_allclose(_np(torch.as_tensor(pair64.target.cov)), _np(pair64.target_cov), atol=1e-12)
     assert float(torch.as_tensor(pair64.source.mean).abs().max()) == 0.0
+    np.testing.assert_array_equal(_np(torch.as_tensor(pair64.target.mean)), _np(pair64.target_mean))
     assert pair64.source.dim == pair64.target.dim == pair64.dim
     assert pair64.source_variance == pytest.approx(float(np.trace(_np(pair64.source_cov))), rel=1e-12)
     assert pair64.target_variance == pytest.approx(float(np.trace(_np(pair64.target_cov))), rel=1e-12)
 
 
 def test_true_cost_matches_pot_and_independent_formula(pair64):
-    cs, ct = _np(pair64.source_cov), _np(pair64.target_cov)
+    cs, ct, mt = _np(pair64.source_cov), _np(pair64.target_cov), _np(pair64.target_mean)
     d = pair64.dim
-    w2 = float(ot.gaussian.bures_wasserstein_distance(np.zeros(d), np.zeros(d), cs, ct))
+    w2 = float(ot.gaussian.bures_wasserstein_distance(np.zeros(d), mt, cs, ct))
     assert pair64.true_cost == pytest.approx(0.5 * w2**2, rel=1e-7, abs=1e-9)
     cs_half = np.real(scipy.linalg.sqrtm(cs))
-    indep = 0.5 * (np.trace(cs) + np.trace(ct) - 2 * np.trace(np.real(scipy.linalg.sqrtm(cs_half @ ct @ cs_half))))
-    assert pair64.true_cost == pytest.approx(indep, rel=1e-8, abs=1e-9)
-    a_pot, b_pot = ot.gaussian.bures_wasserstein_mapping(np.zeros(d), np.zeros(d), cs, ct)
+    bures2 = np.trace(cs) + np.trace(ct) - 2 * np.trace(np.real(scipy.linalg.sqrtm(cs_half @ ct @ cs_half)))
+    assert pair64.true_cost == pytest.approx(0.5 * (mt @ mt + bures2), rel=1e-8, abs=1e-9)
+    a_pot, b_pot = ot.gaussian.bures_wasserstein_mapping(np.zeros(d), mt, cs, ct)
     np.testing.assert_allclose(_np(pair64.forward_matrix), a_pot, atol=1e-7)
-    # ½ E‖x − Ax‖² = ½ tr((I − A) Σs (I − A)ᵀ)
+    np.testing.assert_allclose(mt, np.reshape(b_pot, -1), atol=1e-12)
+    # ½ E‖x − (Ax + m)‖² = ½ tr((I − A) Σs (I − A)ᵀ) + ½ ‖m‖² (x centred)
     ia = np.eye(d) - _np(pair64.forward_matrix)
-    assert pair64.true_cost == pytest.approx(0.5 * np.trace(ia @ cs @ ia.T), rel=1e-9, abs=1e-12)
+    assert pair64.true_cost == pytest.approx(0.5 * (np.trace(ia @ cs @ ia.T) + mt @ mt), rel=1e-9, abs=1e-12)
 
 
-def test_dim_one_is_degenerate():
-    pair = GaussianPair(1, seed=5)
-    assert pair.true_cost == 0.0
-    assert float(pair.forward_matrix) == pytest.approx(1.0, abs=1e-12)
+def test_dim_one_is_a_translation_lifted_to_twenty_percent():
+    """In D = 1 both W2GN covariances are ¼: version 1 of the pair was the identity (cost 0); now the target
+    is shifted so that the identity's L2-UVP is 20 %: ‖m‖² = 0.2 · ¼, cost ½‖m‖² = 0.025."""
+    for seed in (0, 5):
+        pair = GaussianPair(1, seed=seed, dtype=torch.float64)
+        assert float(pair.source_cov) == float(pair.target_cov) == pytest.approx(0.25, rel=1e-12)
+        assert float(pair.forward_matrix) == pytest.approx(1.0, abs=1e-12)
+        assert abs(float(pair.target_mean)) == pytest.approx(np.sqrt(0.05), rel=1e-12)
+        assert pair.true_cost == pytest.approx(0.025, rel=1e-12)
+        assert pair.identity_l2_uvp == pytest.approx(LIFTED_IDENTITY_L2_UVP, rel=1e-12)
+        x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+        torch.testing.assert_close(pair.true_forward(x), x + pair.target_mean, rtol=0, atol=1e-12)
+    # the direction of the shift comes from the seed: both signs occur
+    signs = {float(torch.sign(GaussianPair(1, seed=s).target_mean)) for s in range(8)}
+    assert signs == {-1.0, 1.0}
+
+
+# ---------------------------------------------------------------------------- the identity-L2-UVP floor
+def _closed_form_identity_l2_uvp(pair: GaussianPair) -> float:
+    """100·E‖x − T*(x)‖²/tr Σt from the pair's moments and an independent Bures map (monge._bures):
+    E‖(I − A)x − b‖² = tr((I − A)Σs(I − A)ᵀ) + ‖(I − A)m_s − b‖²."""
+    ms, cs, mt, ct = (np.asarray(v, dtype=np.float64) for v in pair._moments())
+    a, b = bures_map(ms, cs, mt, ct)
+    ia = np.eye(pair.dim) - a
+    residual = ia @ ms - b
+    return float(100.0 * (np.trace(ia @ cs @ ia.T) + residual @ residual) / np.trace(ct))
+
+
+FLOOR_CASES = [(d, s) for d in range(1, 13) for s in range(80)] + [
+    (d, s) for d in (16, 24, 32, 48, 64, 128) for s in range(10)]
+
+
+def test_identity_l2_uvp_is_at_least_the_floor_for_every_dim_and_seed():
+    """The guarantee of the class docstring, in closed form (Bures map), over 1 020 pairs: every dimension
+    1–12 with seeds 0–79, and dimensions up to 128 with seeds 0–9. Pairs below the floor in the W2GN construction
+    are lifted to exactly 20 %; the others keep it unchanged (centred target)."""
+    assert MIN_IDENTITY_L2_UVP == 10.0 and LIFTED_IDENTITY_L2_UVP == 20.0
+    lifted: list[int] = []
+    for dim, seed in FLOOR_CASES:
+        pair = GaussianPair(dim, seed=seed, dtype=torch.float64)
+        value = _closed_form_identity_l2_uvp(pair)
+        assert value >= MIN_IDENTITY_L2_UVP, (dim, seed, value)
+        assert pair.identity_l2_uvp == pytest.approx(value, rel=1e-9), (dim, seed)
+        assert 100.0 * 2.0 * pair.true_cost / pair.target_variance == pytest.approx(value, rel=1e-9)
+        if float(pair.target_mean.norm()) > 0:
+            lifted.append(dim)
+            assert value == pytest.approx(LIFTED_IDENTITY_L2_UVP, rel=1e-9), (dim, seed)
+    # only degenerate low-dimensional draws change: every D = 1 pair (equal covariances), about one D = 2 seed in
+    # five, a few D = 3 ones, and no pair of D >= 4 here
+    assert lifted.count(1) == 80 and 8 < lifted.count(2) < 30 and lifted.count(3) < 8 and max(lifted) == 3
+
+
+def test_pairs_above_the_floor_keep_the_w2gn_construction():
+    """Known cases of version 1: D = 2 seed 0 had identity L2-UVP 0.1005 % (now lifted), D = 2 seed 1 102 % and
+    D = 8 seed 0 22.9 % (unchanged: centred, same covariances as the W2GN recipe)."""
+    low = GaussianPair(2, seed=0, dtype=torch.float64)
+    assert float(low.target_mean.norm()) > 0.5 and low.identity_l2_uvp == pytest.approx(20.0, rel=1e-9)
+    cs, ct = _np(low.source_cov), _np(low.target_cov)
+    cs_half = np.real(scipy.linalg.sqrtm(cs))
+    bures2 = np.trace(cs) + np.trace(ct) - 2 * np.trace(np.real(scipy.linalg.sqrtm(cs_half @ ct @ cs_half)))
+    assert 100 * bures2 / np.trace(ct) == pytest.approx(0.1005, abs=5e-4)  # what version 1 gave
+    for dim, seed, expected in ((2, 1, 102.44), (8, 0, 22.87)):
+        pair = GaussianPair(dim, seed=seed, dtype=torch.float64)
+        assert float(pair.target_mean.abs().max()) == 0.0
+        assert pair.identity_l2_uvp == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize(("dim", "seed"), [(1, 0), (2, 0), (2, 7), (3, 20), (8, 0)])
+def test_measured_identity_l2_uvp_matches_the_closed_form(dim, seed):
+    """What the runner stores as ``l2_uvp_fwd_identity`` (4096 samples) is the closed form up to sampling noise,
+    so it stays above the floor too."""
+    pair = GaussianPair(dim, seed=seed)
+    measured = identity_l2_uvp(pair, n=4096, generator=torch.Generator().manual_seed(0))
+    assert measured == pytest.approx(pair.identity_l2_uvp, rel=0.06)
+    assert measured > MIN_IDENTITY_L2_UVP
+
+
+def test_the_family_is_version_two():
+    assert GaussianPair.version == 2 == pair_version("gaussian:2") == pair_version(" Gaussian:64 ")
+    assert make_pair("gaussian:3", seed=4).version == 2
+    assert pair_version("toy:swiss_roll") == 1 == make_pair("toy:swiss_roll").version
+    with pytest.raises(UnknownNameError, match="nope:3"):
+        pair_version("nope:3")
 
 
 @pytest.mark.parametrize("dim", (2, 8, 64))
@@ -137,9 +222,13 @@ def test_attributes_and_defaults():
     assert pair.dtype == torch.float32 and pair.device == torch.device("cpu")
     x = pair.source.sample(5, generator=torch.Generator().manual_seed(0))
     assert x.dtype == torch.float32 and x.shape == (5, 3)
-    # float64 input uses the exact float64 matrix
+    # float64 input uses the exact float64 matrix and mean
     x64 = x.double()
-    torch.testing.assert_close(pair.true_forward(x64), x64 @ pair.forward_matrix.T, rtol=0, atol=0)
+    torch.testing.assert_close(pair.true_forward(x64), x64 @ pair.forward_matrix.T + pair.target_mean, rtol=0, atol=0)
+    lifted = GaussianPair(2, seed=0)
+    y = lifted.target.sample(5, generator=torch.Generator().manual_seed(0)).double()
+    torch.testing.assert_close(lifted.true_inverse(y), (y - lifted.target_mean) @ lifted.inverse_matrix.T,
+                               rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "4"])

@@ -119,3 +119,26 @@ def test_families_that_load_files_require_root_and_receive_it(tmp_path):
         assert "ICLR 2021" in listing["gaussian"]["description"]
     finally:
         _FAMILIES.pop("filebased")
+
+
+def test_family_versions_are_registered_listed_and_validated():
+    from monge.pairs import describe_pair_families, pair_version
+    from monge.pairs.registry import _FAMILIES
+
+    def factory(arg, *, seed, dtype, device, root=None):
+        return make_pair("toy:swiss_roll")
+
+    register_pair_family("versioned", factory, version=3, description="test family")
+    try:
+        assert pair_version("versioned:x") == 3 and pair_version("VERSIONED:y") == 3
+        listing = {row["prefix"]: row for row in describe_pair_families()}
+        assert listing["versioned"]["version"] == 3 and listing["gaussian"]["version"] == GaussianPair.version == 2
+        assert listing["toy"]["version"] == 1
+    finally:
+        _FAMILIES.pop("versioned")
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(InvalidInputError, match="version must be a positive integer"):
+            register_pair_family("badversion", factory, version=bad)
+    assert "badversion" not in _FAMILIES
+    with pytest.raises(InvalidInputError, match="pair spec must be a string"):
+        pair_version(3)

@@ -284,7 +284,69 @@ def test_version_1_database_is_upgraded_in_place(tmp_path):
     """)
     conn.close()
     with ResultStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.leaderboard()[0]["final"] == {"l2_uvp_fwd": 4.5}
         store.register_cells("s", [("a", {})])
         assert store.cells("s")[0]["status"] == "pending"
+
+
+def test_version_2_database_gains_the_interrupted_status_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    with ResultStore(path) as store:
+        run = store.start_run(solver="w2gn", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                              eval_every=5)
+        store.log_eval(run, 5, 1.0, {"l2_uvp_fwd": 3.0})
+    conn = sqlite3.connect(path)                       # rewrite the file as version 2 wrote it
+    conn.executescript("""
+        PRAGMA foreign_keys = OFF;
+        CREATE TABLE runs_old AS SELECT id, created_at, solver, pair, dim, seed, steps_requested, steps_done,
+            batch_size, eval_every, status, error, wall_time_s, train_time_s, steps_per_s, config_json,
+            versions_json FROM runs;
+        DROP TABLE runs;
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, solver TEXT NOT NULL,
+            pair TEXT NOT NULL, dim INTEGER NOT NULL, seed INTEGER NOT NULL, steps_requested INTEGER NOT NULL,
+            steps_done INTEGER NOT NULL DEFAULT 0, batch_size INTEGER NOT NULL, eval_every INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'stopped')),
+            error TEXT, wall_time_s REAL, train_time_s REAL, steps_per_s REAL,
+            config_json TEXT NOT NULL DEFAULT '{}', versions_json TEXT NOT NULL DEFAULT '{}');
+        INSERT INTO runs SELECT * FROM runs_old;
+        DROP TABLE runs_old;
+        UPDATE runs SET created_at = '2026-01-01T00:00:00';
+        PRAGMA user_version = 2;
+    """)
+    conn.close()
+    with ResultStore(path) as store:
+        assert store.schema_version == 3
+        assert store.leaderboard()[0]["final"] == {"l2_uvp_fwd": 3.0}          # evaluations still attached
+        assert store.reap_orphans() == [run]            # no owner, last write long ago: interrupted
+        row = store.leaderboard()[0]
+        assert row["status"] == "interrupted" and "no write for more than" in row["error"]
+        store.finish_run(run, "interrupted", error="again")                   # the status is allowed now
+        assert sqlite3.connect(path).execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_running_rows_of_dead_processes_are_marked_interrupted(tmp_path):
+    import subprocess
+    import sys
+
+    from monge.run.store import owner_alive, process_token
+
+    me = process_token()
+    assert owner_alive(me) is True and owner_alive(None) is None and owner_alive("elsewhere|1|x") is None
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{me.split('|')[0]}|{int(gone.stdout)}|x"
+    assert owner_alive(dead) is False
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        mine = store.start_run(solver="w2gn", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                               eval_every=5)
+        orphan = store.start_run(solver="enot", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                                 eval_every=5)
+        remote = store.start_run(solver="lsot", pair="gaussian:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                                 eval_every=5)
+        store.conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (dead, orphan))
+        store.conn.execute("UPDATE runs SET owner = 'elsewhere|7|x' WHERE id = ?", (remote,))
+        assert store.reap_orphans() == [orphan]                              # fresh remote heartbeat: alive
+        assert store.reap_orphans(stale_after_s=-1) == [remote]             # stale remote heartbeat
+        statuses = {row["id"]: row["status"] for row in store.leaderboard()}
+        assert statuses == {mine: "running", orphan: "interrupted", remote: "interrupted"}

@@ -145,6 +145,23 @@ def test_gaussian_singular_psd_covariance():
     assert torch.allclose(torch.cov(x.T), cov, atol=0.1)
 
 
+@pytest.mark.parametrize("noise", [8.9e-16, -8.9e-16, 0.0])
+def test_singular_covariance_does_not_depend_on_the_lapack_path(monkeypatch, noise):
+    """A processor's LAPACK may return a zero eigenvalue as +8.9e-16 (whose root, 3e-8, used to push samples off
+    the line), −8.9e-16 or 0: each must give samples exactly on the covariance's range."""
+    v = torch.tensor([1.0, 2.0, -1.0], dtype=torch.float64)
+    real_eigh = torch.linalg.eigh
+
+    def eigh_with_noise(matrix):
+        values, vectors = real_eigh(matrix)
+        return values.where(values.abs() > 1e-12, torch.full_like(values, noise)), vectors
+
+    monkeypatch.setattr(torch.linalg, "eigh", eigh_with_noise)
+    x = Gaussian(MEAN3, torch.outer(v, v)).sample(20_000, gen(6)) - MEAN3
+    residual = x - torch.outer(x @ v / (v @ v), v)
+    assert float(residual.abs().max()) < 1e-9
+
+
 def test_gaussian_dtype_device_inference_and_attributes():
     s = Gaussian([0.0, 1.0], [[1.0, 0.0], [0.0, 4.0]])
     assert s.dtype == torch.float32 and s.device == torch.device("cpu")

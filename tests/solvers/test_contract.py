@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from monge.errors import NoInverseError
 from monge.pairs import GaussianPair
 from monge.solvers import SOLVERS, W2Result, available_solvers, get_solver
 
@@ -37,11 +39,23 @@ def test_result_contract(name, tmp_path):
     x, y = pair.source.sample(20, gen(1)), pair.target.sample(20, gen(2))
     mapped = result.forward(x)
     assert mapped.shape == (20, 3) and torch.isfinite(mapped).all()
+    maps = [(result.forward, x, mapped)]
     if result.has_inverse:
         assert result.inverse(y).shape == (20, 3)
+        maps.append((result.inverse, y, result.inverse(y)))
     else:
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(NoInverseError, match="no inverse"):
             result.inverse(y)
+    for apply, points, out in maps:
+        # NumPy in gives NumPy out and a tensor keeps its dtype, with the same numbers
+        as_array = apply(points.double().numpy())
+        assert isinstance(as_array, np.ndarray) and as_array.dtype == np.float64
+        assert np.allclose(as_array, out.double().numpy(), atol=1e-6)
+        assert apply(points.double()).dtype == torch.float64 and not apply(points).requires_grad
+        # the maps are differentiable in inputs that require grad, and the gradient reaches them
+        pg = points.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(apply(pg).pow(2).sum(), pg)
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     assert len(result.history["loss"]) == 12 and all(map(lambda v: v == v, result.history["loss"]))
     loaded = W2Result.load(result.save(tmp_path / name))
     assert torch.equal(loaded.forward(x), mapped)

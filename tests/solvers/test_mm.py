@@ -142,3 +142,16 @@ def test_taghvaei_jalali_conjugate_inverse_saves_and_loads(tmp_path):
     assert torch.allclose(result.forward(x), y, atol=1e-3)          # the inverse is (∇ψ)⁻¹
     loaded = W2Result.load(result.save(tmp_path / "mm1"))
     assert torch.allclose(loaded.inverse(y), x, atol=1e-5)
+
+
+def test_conjugate_inverse_is_differentiable_with_the_inverse_jacobian():
+    """∂x*/∂y of the L-BFGS conjugate map is ∇²ψ(x*)⁻¹, the inverse of the forward map's Jacobian at x*."""
+    pair = GaussianPair(3, seed=0)
+    result = TaghvaeiJalali(hidden_sizes=[16, 16, 8], pretrain_steps=20, conjugate_iters=10).fit(
+        pair.source, pair.target, steps=30, batch_size=64, generator=gen(0))
+    y = pair.target.sample(1, gen(1))
+    x = result.inverse(y)
+    j_inverse = torch.autograd.functional.jacobian(lambda v: result.inverse(v.unsqueeze(0))[0], y[0])
+    j_forward = torch.autograd.functional.jacobian(lambda v: result.forward(v.unsqueeze(0))[0], x[0])
+    assert torch.allclose(j_inverse @ j_forward, torch.eye(3), atol=1e-3)
+    assert torch.allclose(result.inverse(y.clone().requires_grad_(True)).detach(), x, atol=1e-4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,6 +79,15 @@ def test_result_contract(name):
     values = result.potential(x[:50])
     assert values.shape == (50,) and torch.isfinite(values).all()
     assert json.loads(json.dumps(result.settings)) == result.settings
+    # NumPy in gives NumPy out and a tensor keeps its dtype, with the same numbers
+    as_array = result.gradient(y[:50].double().numpy())
+    assert isinstance(as_array, np.ndarray) and as_array.dtype == np.float64
+    assert np.allclose(as_array, grad.double().numpy(), atol=1e-6)
+    assert result.potential(x[:50].double()).dtype == torch.float64
+    # values and (for critic gradients) gradients are differentiable in inputs that require grad
+    xg = x[:20].clone().requires_grad_(True)
+    (dx,) = torch.autograd.grad(result.potential(xg).sum(), xg)
+    assert torch.isfinite(dx).all() and dx.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", SOLVER_NAMES)

@@ -27,7 +27,7 @@ def color_transfer_command(
     comparison: Optional[Path] = typer.Option(None, "--comparison",
                                               help="Also write source | result | reference side by side (PNG) here."),
     summary_json: Optional[Path] = typer.Option(None, "--json", help="Also write the summary numbers (JSON) here."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                                                help="Solver option KEY=VALUE (JSON values), e.g. -o lr=1e-3."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show the progress bar."),

@@ -37,12 +37,13 @@ def domain_adapt(
     steps: int = typer.Option(1000, "--steps", help="Training steps of the map."),
     batch_size: int = typer.Option(256, "--batch-size", help="Batch size of the map's training."),
     seed: int = typer.Option(0, "--seed", help="Fixes the split, the classifier and the map's randomness."),
-    split: float = typer.Option(0.5, "--split", help="Share of the 1797 digits that form the target domain "
-                                "(the rest are the source; the two never share an image)."),
+    split: float = typer.Option(0.5, "--split", metavar="FRACTION", help="Share of the 1797 digits that form the "
+                                "target domain (the rest are the source; the two never share an image)."),
     pca_dim: Optional[int] = typer.Option(None, "--pca-dim", help="Keep this many principal components of the "
                                           "features (pooled, unlabelled SVD); default: all."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Solver option KEY=VALUE (repeatable; "
-                                               "VALUE parsed as JSON), e.g. -o hidden_sizes='[64,64,32]'."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                                               help="Solver option KEY=VALUE (repeatable; VALUE parsed as JSON), "
+                                                    "e.g. -o hidden_sizes='[64,64,32]'."),
     source_x: Optional[Path] = typer.Option(None, "--source-x", help="User source features (.npy, shape (n, d))."),
     source_y: Optional[Path] = typer.Option(None, "--source-y", help="User source labels (.npy, shape (n,))."),
     target_x: Optional[Path] = typer.Option(None, "--target-x", help="User target features (.npy, shape (m, d))."),

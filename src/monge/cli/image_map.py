@@ -22,7 +22,7 @@ def image_map(
     source_dir: Optional[Path] = typer.Argument(None, help="Folder of source-style images (.png/.jpg/.jpeg/.bmp)."),
     target_dir: Optional[Path] = typer.Argument(None, help="Folder of target-style images."),
     out_dir: Optional[Path] = typer.Argument(None, help="Output folder: mapped/ images, grid.png, result/, summary.json."),
-    size: int = typer.Option(16, "--size", help="Images are resized to SIZE × SIZE pixels."),
+    size: int = typer.Option(16, "--size", metavar="SIZE", help="Images are resized to SIZE × SIZE pixels."),
     steps: int = typer.Option(2000, "--steps", help="W2GN training steps."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per side and step."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the minibatches."),
@@ -30,9 +30,10 @@ def image_map(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show a progress bar."),
     grid_columns: int = typer.Option(12, "--grid-columns", help="Images per row of the before/after grid."),
-    demo_digits: Optional[Path] = typer.Option(None, "--demo-digits", help="Instead of fitting: write the digits "
-                                               "demo folders DIR/thin and DIR/thick (scikit-learn digits, original "
-                                               "vs thickened strokes, 16×16) and exit."),
+    demo_digits: Optional[Path] = typer.Option(None, "--demo-digits", metavar="DIR",
+                                               help="Instead of fitting: write the digits demo folders DIR/thin and "
+                                                    "DIR/thick (scikit-learn digits, original vs thickened strokes, "
+                                                    "16×16) and exit."),
     demo_count: int = typer.Option(400, "--demo-count", help="Images per demo folder (with --demo-digits)."),
 ) -> None:
     """Map the images of SOURCE_DIR to the style of TARGET_DIR (W2GN with two ConvICNN potentials).

@@ -21,7 +21,7 @@ def latent_map(
     steps: int = typer.Option(2000, "--steps", help="Training steps of the latent map."),
     batch_size: int = typer.Option(256, "--batch-size", help="Batch size of the latent map."),
     solver: str = typer.Option("w2gn", "--solver", help="W2 solver of the latent map (w2gn gives the density)."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                                                help="Solver option KEY=VALUE (JSON values), e.g. -o lr_decay=true."),
     repeats: int = typer.Option(3, "--repeats", help="Fresh sample draws scored per generated row (mean ± std)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the split, every network and every sample."),

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 
 import typer
 
+from monge.cli._help import MongeGroup
 from monge.errors import InvalidInputError, MongeError, UnknownNameError
 
 DEFAULT_DB = Path("monge-results.sqlite")
@@ -26,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MongeGroup,  # help pages show metavars (--steps N), not type tags (--steps <int>)
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,6 +143,17 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def reap_orphans(store: Any) -> list[int]:
+    """Mark ``interrupted`` the stored runs whose process died (:meth:`ResultStore.reap_orphans`) and say so on
+    stderr; every command that opens a database calls it first."""
+    ids = store.reap_orphans()
+    if ids:
+        typer.echo(f"note: run{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} of {store.path} stopped "
+                   f"without ending (the process that ran {'them' if len(ids) > 1 else 'it'} is gone): marked "
+                   f"interrupted", err=True)
+    return ids
+
+
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
@@ -155,7 +168,7 @@ def _console(stderr: bool = False) -> Any:
 def bench(
     solver: Optional[List[str]] = typer.Option(None, "--solver", "-s", help="Solver name (repeatable; `monge solvers` lists them). Default: the preset's; "
                                                            "without a preset w2gn, or wgan-lp when every pair has W1 ground truth."),
-    pair: Optional[List[str]] = typer.Option(None, "--pair", "-p",
+    pair: Optional[List[str]] = typer.Option(None, "--pair", "-p", metavar="SPEC",
                                              help="Pair spec such as gaussian:16 or toy:swiss_roll (repeatable)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default 1000; with a time "
                                         "budget and no --steps, each run plans its steps to end inside the budget)."),
@@ -166,11 +179,12 @@ def bench(
     db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for PNG plots (convergence, 2-D maps)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (e.g. quick); flags override it."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                                                help="Solver option KEY=VALUE (repeatable; VALUE parsed as JSON)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Training budget per run in seconds: "
-                                                "the solver measures its step rate and plans its steps and learning-"
-                                                "rate schedule to end inside it (--steps, if given, caps them)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", metavar="SECONDS",
+                                                help="Training budget per run in seconds: the solver measures its "
+                                                "step rate and plans its steps and learning-rate schedule to end "
+                                                "inside it (--steps, if given, caps them)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
@@ -179,15 +193,24 @@ def bench(
     dims: Optional[List[int]] = typer.Option(None, "--dims", help="Dimension (repeatable): replaces the dimension "
                                              "of every pair spec of the form family:<D> (e.g. --preset w2-hd --dims 2 "
                                              "--dims 16)."),
-    budget_minutes: Optional[float] = typer.Option(None, "--budget-minutes", help="Training budget per run in "
-                                                   "minutes (--time-budget × 60)."),
+    budget_minutes: Optional[float] = typer.Option(None, "--budget-minutes", metavar="MINUTES",
+                                                   help="Training budget per run in minutes (--time-budget × 60)."),
     device: str = typer.Option("cpu", "--device", help="Device of the runs: cpu, cuda, cuda:N, mps, or auto (CUDA "
                                "when available)."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                    help="Also score and store the identity, constant, linear and discrete-OT "
                                         "baselines of every pair with ground truth."),
+    keep_results: Optional[Path] = typer.Option(None, "--keep-results", metavar="DIR",
+                                                help="Save each run's fitted maps (or critic) under DIR and record "
+                                                     "the folder in the database, so that `monge report` draws the "
+                                                     "2-D maps."),
+    rerun: bool = typer.Option(False, "--rerun", help="Train every run again even when an identical finished run "
+                               "is already stored (by default such runs, and the baselines, are reused)."),
 ) -> None:
-    """Train solvers on pairs, evaluate them, store the runs and print a leaderboard."""
+    """Train solvers on pairs, evaluate them, store the runs and print a leaderboard.
+
+    A run whose identical configuration (solver, options, pair, seed, budget...) is already stored and finished is
+    reused, not trained again; --rerun trains it anew."""
     from monge.run.presets import Preset, get_preset
     from monge.run.runner import leaderboard_tables, run_bench, validate_configs
     from monge.run.store import ResultStore
@@ -226,15 +249,24 @@ def bench(
     validate_configs(configs)  # unknown names / bad options / missing devices fail before the database is touched
     err = _console(stderr=True)
     with ResultStore(db) as store:
-        summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines)
+        reap_orphans(store)
+        summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines,
+                              keep_results=keep_results, reuse=not rerun)
     for table in leaderboard_tables(summaries):
         _console().print(table)
     for s in summaries:
         if s.error:
             err.print(f"run {s.run_id} ({s.solver} on {s.pair}, seed {s.seed}) {s.status}: {s.error}",
                       markup=False, highlight=False)
+    reused = [s for s in summaries if s.reused and not s.solver.startswith("baseline:")]
+    if reused:
+        err.print(f"{len(reused)} of {len(configs)} runs were already stored with the same configuration and were "
+                  f"reused (runs {', '.join(str(s.run_id) for s in reused)}); pass --rerun to train them again",
+                  markup=False, highlight=False)
     if out is not None:
         err.print(f"plots written to {out}", markup=False, highlight=False)
+    if keep_results is not None:
+        err.print(f"fitted results saved under {keep_results}", markup=False, highlight=False)
     err.print(f"results stored in {db}", markup=False, highlight=False)
     bad = [s for s in summaries if s.status in ("failed", "diverged")]
     if bad:
@@ -249,7 +281,7 @@ def bench(
 def results(
     db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
     solver: Optional[str] = typer.Option(None, "--solver", help="Only runs of this solver."),
-    pair: Optional[str] = typer.Option(None, "--pair", help="Only runs on this pair spec."),
+    pair: Optional[str] = typer.Option(None, "--pair", metavar="SPEC", help="Only runs on this pair spec."),
     status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status "
                                          "(running, finished, diverged, failed, stopped)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Show at most N runs (the newest)."),
@@ -270,6 +302,7 @@ def results(
     if limit is not None and limit <= 0:
         raise InvalidInputError(f"--limit must be a positive integer, got {limit}")
     with ResultStore(db, create=False) as store:
+        reap_orphans(store)
         run_ids = None
         if sweep is not None:
             if sweep not in store.sweeps():
@@ -315,7 +348,7 @@ def solvers(
     _console().print(table)
 
 
-pairs_app = typer.Typer(help="Benchmark pair families.", no_args_is_help=True)
+pairs_app = typer.Typer(help="Benchmark pair families.", no_args_is_help=True, cls=MongeGroup)
 app.add_typer(pairs_app, name="pairs")
 
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from monge.cli.main import DEFAULT_DB, _handle_errors, app
+from monge.cli.main import DEFAULT_DB, _handle_errors, app, reap_orphans
 from monge.errors import InvalidInputError
 
 
@@ -27,6 +27,7 @@ def report(
     from monge.run.store import ResultStore
 
     with ResultStore(db, create=False) as store:
+        reap_orphans(store)
         run_ids = list(run_id or [])
         if sweep is not None:
             names = store.sweeps()

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from monge.cli.main import DEFAULT_DB, _console, _handle_errors, app
+from monge.cli.main import DEFAULT_DB, _console, _handle_errors, app, reap_orphans
 from monge.errors import InvalidInputError
 
 
@@ -19,11 +19,11 @@ from monge.errors import InvalidInputError
 def sweep(
     file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml or .yml); see docs/sweeps.md."),
     db: Optional[Path] = typer.Option(None, "--db", help=f"SQLite results database (default: the file's "
-                                      f"[output] db, else {DEFAULT_DB})."),
+                                      f"\\[output] db, else {DEFAULT_DB})."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for checkpoints and saved results (default: the "
-                                       "file's [output] dir, else monge-sweeps/<name>)."),
+                                       "file's \\[output] dir, else monge-sweeps/<name>)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="local (processes on this machine) or ray "
-                                           "(default: the file's [executor] kind, else local)."),
+                                           "(default: the file's \\[executor] kind, else local)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes at once (default: the "
                                           "file's, else one per CPU core); with Ray and no --address, the CPUs of "
                                           "the local Ray instance."),
@@ -116,6 +116,7 @@ def _run(spec, *, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_p
                                                       address=address or settings.address,
                                                       num_cpus=settings.num_cpus if cpus_per_run is None else cpus_per_run,
                                                       num_gpus=settings.num_gpus if gpus_per_run is None else gpus_per_run) as ex:
+        reap_orphans(store)
         outcome = run_sweep(spec.name, spec.runs, store, out_dir=out_dir, executor=ex,
                             retries=settings.retries if retries is None else retries,
                             checkpoint_every=spec.checkpoint_every, threads_per_run=settings.threads_per_run,

@@ -144,8 +144,16 @@ def evaluate(
     ``w2_mapped_target`` = W2(T♯x, y), ``w2_source_target`` = W2(x, y), ``w2_ratio`` = their ratio, and
     ``w2_inverse_source`` = W2(T⁻¹♯y, x) when the result has an inverse.
     """
+    from monge._checks import check_generator
     from monge.solvers.w1.base import W1Result
 
+    check_generator(generator)
+    if not isinstance(result, W1Result) and not callable(getattr(result, "forward", None)):
+        raise InvalidInputError(f"result: expected a fitted result (a W2Result from monge.fit, or a W1Result), got "
+                                f"{type(result).__name__}")
+    if not hasattr(pair, "source") or not hasattr(pair, "target"):
+        raise InvalidInputError(f"pair: expected a benchmark pair such as monge.make_pair('gaussian:4'), got "
+                                f"{type(pair).__name__}")
     if isinstance(result, W1Result):
         from monge.metrics.w1 import evaluate_w1
 

@@ -59,7 +59,8 @@ class ConvICNN(Potential):
             output weights from |N(0, init_scale²)|/c_K, biases and ``a`` start at 0.
         generator: ``torch.Generator`` for the initial weights. Without one a fresh generator seeded with 0
             is used, so the global RNG is never touched.
-        dtype, device: of the parameters.
+        dtype: of the parameters.
+        device: of the parameters.
     """
 
     is_convex = True

@@ -131,7 +131,8 @@ class LipschitzMLP(Potential):
             biases (and unconstrained or spectrally normalised weights) U(−1/√fan_in, 1/√fan_in) as PyTorch's
             default; orthogonal weights the first columns of a Haar-random orthogonal matrix (QR of a
             Gaussian matrix); spectral-norm vectors u, v Gaussian, then 15 power iterations.
-        dtype, device: of the parameters.
+        dtype: of the parameters.
+        device: of the parameters.
     """
 
     def __init__(self, dim: int, hidden_sizes: Sequence[int] = (128, 128), *, constraint: str = "orthogonal",

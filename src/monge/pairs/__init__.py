@@ -8,7 +8,8 @@
 
 from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair, W1BenchmarkPair
 from monge.pairs.gaussian import GaussianPair
-from monge.pairs.registry import available_pairs, describe_pair_families, make_pair, register_pair_family
+from monge.pairs.registry import (available_pairs, describe_pair_families, make_pair, pair_version,
+                                  register_pair_family)
 from monge.pairs.toy import ToyPair
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "available_pairs",
     "describe_pair_families",
     "make_pair",
+    "pair_version",
     "register_pair_family",
 ]
 from monge.pairs.w2bench import Mix3toMix10Pair  # noqa: E402  (registers the "w2b-mix" family)

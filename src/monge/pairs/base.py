@@ -40,6 +40,10 @@ class SamplePair:
     cost: str | None = None
     """The cost whose ground truth the pair carries: ``"w2"`` (:class:`BenchmarkPair`), ``"w1"``
     (:class:`W1BenchmarkPair`) or ``None`` (no ground truth)."""
+    version: int = 1
+    """Version of the pair's construction. A pair class whose measures change for the same spec and seed bumps
+    it (and its family's ``version`` in :func:`~monge.pairs.register_pair_family`); runs record it, so stored
+    runs of an older construction are never reused or mixed with new ones."""
 
     def __init__(self, name: str, source: Sampler, target: Sampler):
         if int(source.dim) != int(target.dim):

@@ -254,7 +254,8 @@ class FunnelPair(W1BenchmarkPair):
         degree: p ≥ 1 of T(x) = a + t^p (up − a) (8 in the paper).
         half_side: s > 0 of the input cube (2.5 in the paper).
         name: the pair's spec (default ``"funnel:<D>:<N>:<p>"``).
-        dtype, device: of the samplers.
+        dtype: of the samplers.
+        device: of the samplers.
 
     Attributes: ``funnel`` (the :class:`MinFunnel` u), ``degree``, ``half_side``, ``seed`` (generated pairs) or
     ``file`` (loaded pairs), otherwise ``None``, ``source``

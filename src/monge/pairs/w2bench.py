@@ -135,11 +135,12 @@ class Mix3toMix10Pair(BenchmarkPair):
     Args:
         dim: one of :data:`W2BENCH_DIMS` for the published files; any D ≥ 1 for a built pair.
         root: folder that contains ``Mix3toMix10/`` (or that folder itself, or a built pair's folder).
-        dtype, device: of the samplers and of the networks used by :meth:`true_forward`.
+        dtype: of the samplers and of the networks used by :meth:`true_forward`.
+        device: of the samplers and of the networks used by :meth:`true_forward`.
         shift: the vector −m (``potential_shift`` of the original code); estimated when ``None``.
         scale: s (``potential_scale`` of the original code); estimated when ``None``.
-        estimate_samples, estimate_seed: the estimates of m and s use ``estimate_samples`` input samples
-            drawn with a private ``torch.Generator().manual_seed(estimate_seed)`` (the original code used 2^14).
+        estimate_samples: input samples behind the estimates of m and s (the original code used 2^14).
+        estimate_seed: seeds the private ``torch.Generator`` that draws them.
 
     Attributes: ``shift`` (float64 (D,) tensor, −m), ``scale`` (float), ``centers`` / ``maps`` (float64
     tensors c, A), ``potentials`` (ψ1, ψ2 as float64 DenseICNNs), ``folder``; when either constant is

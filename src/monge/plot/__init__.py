@@ -1,5 +1,7 @@
 """Plots of benchmark runs (matplotlib, Agg canvas, PNG files)."""
 
-from monge.plot.plots import default_metrics, plot_convergence, plot_critic_2d, plot_map_2d
+from monge.plot.plots import (convergence_figure, default_metrics, metric_label, plot_convergence, plot_critic_2d,
+                              plot_map_2d)
 
-__all__ = ["default_metrics", "plot_convergence", "plot_critic_2d", "plot_map_2d"]
+__all__ = ["convergence_figure", "default_metrics", "metric_label", "plot_convergence", "plot_critic_2d",
+           "plot_map_2d"]

@@ -13,18 +13,34 @@ import numpy as np
 
 from monge.errors import InvalidInputError
 
-_METRIC_LABELS = {
-    "l2_uvp_fwd": "forward L2-UVP",
-    "l2_uvp_inv": "inverse L2-UVP",
-    "cos_fwd": "forward cosine",
-    "cos_inv": "inverse cosine",
-    "cost_error": "cost error",
-    "w2_ratio": "W2(mapped, target) / W2(source, target)",
-    "w2_mapped_target": "W2(mapped, target)",
-    "cos_grad": "cosine of critic gradients",
-    "w1_dev": "W1 deviation (%)",
-    "l2_grad": "L2 of critic gradients",
+BASELINE_STYLES: dict[str, tuple[str, Any]] = {
+    "identity": ("tab:gray", (0, (6, 3))),
+    "constant": ("tab:brown", (0, (1, 2))),
+    "linear": ("tab:purple", (0, (6, 2, 1, 2))),
+    "discrete_ot": ("tab:olive", (0, (3, 1, 1, 1, 1, 1))),
+    "dot": ("tab:olive", (0, (3, 1, 1, 1, 1, 1))),
 }
+"""Colour and dash pattern of each baseline's horizontal line in convergence plots (others: black dashed)."""
+
+LOG_FLOOR_DECADES = 2.0
+"""On a log axis, baselines more than this many decades below the runs' smallest value (or ≤ 0, which a log axis
+cannot show) are drawn on the bottom edge and labelled "below the axis", so that an exact baseline (the linear map
+on a Gaussian pair: ~1e-27 %) does not squash the runs' curves into a sliver."""
+
+
+def metric_label(metric: str) -> str:
+    """Axis label of ``metric``: its declared label (:mod:`monge.metrics.registry`), else the name itself."""
+    from monge.metrics.registry import METRICS
+
+    info = METRICS.get(metric)
+    return info.label if info is not None else metric
+
+
+def _log_scale(metric: str) -> bool:
+    from monge.metrics.registry import METRICS
+
+    info = METRICS.get(metric)
+    return bool(info.log_scale) if info is not None else False
 
 
 def new_figure(width: float, height: float) -> Any:
@@ -70,59 +86,130 @@ def default_metrics(metric_names: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *, metrics: Sequence[str] | None = None) -> Path:
-    """Plot metric vs training step for each run in ``run_ids`` (one line per run, one panel per metric)
-    and write the PNG to ``path``. L2-UVP panels (and the W2 ratio) use a log scale.
+def _is_baseline(run: Any) -> bool:
+    return str(run.get("solver", "")).startswith("baseline:")
 
-    ``store`` is a :class:`~monge.run.store.ResultStore`; ``metrics`` defaults to :func:`default_metrics`.
-    Returns the path written.
+
+def convergence_figure(store: Any, run_ids: Sequence[int], *, metrics: Sequence[str] | None = None) -> Any:
+    """The convergence figure of ``run_ids`` (a matplotlib Figure; :func:`plot_convergence` saves it).
+
+    One panel per metric (``metrics``, default :func:`default_metrics` of the trained runs), one line per trained
+    run (metric vs training step), and the baseline runs among ``run_ids`` (solver ``baseline:<name>``, as stored by
+    ``monge bench``) as labelled horizontal lines at their value (``"identity: 20.1"``; with the seed when the
+    baselines of several seeds are shown; the newest row of each baseline and seed when there are several).
+
+    Metrics declared with a log scale (L2-UVP, cost error, W2 ratio, W1 deviation, ...; see
+    :mod:`monge.metrics.registry`) get a logarithmic y-axis. Non-positive values cannot sit on it: run points
+    ≤ 0 are left out of their line (the legend counts them), baselines ≤ 0 or more than :data:`LOG_FLOOR_DECADES`
+    decades below the runs are drawn on the bottom edge and labelled "below the axis", and a panel without any
+    positive value falls back to a linear axis.
     """
     runs = {r["id"]: r for r in store.runs(run_ids=list(run_ids))}
+    ordered = [rid for rid in dict.fromkeys(run_ids) if rid in runs]
+    trained = [rid for rid in ordered if not _is_baseline(runs[rid])]
+    newest: dict[tuple[str, int], int] = {}
+    for rid in ordered:
+        if _is_baseline(runs[rid]):
+            key = (str(runs[rid]["solver"]), int(runs[rid]["seed"]))
+            newest[key] = max(rid, newest.get(key, rid))
+    baselines = sorted(newest.values())
     series: dict[int, dict[str, list[tuple[int, float]]]] = {}
     seen: set[str] = set()
-    for rid in run_ids:
-        if rid not in runs:
-            continue
+    for rid in trained + baselines:
         per_metric: dict[str, list[tuple[int, float]]] = {}
         for row in store.evals(rid):
-            seen.add(row["metric"])
+            if rid in trained:
+                seen.add(row["metric"])
             if row["value"] is not None:
                 per_metric.setdefault(row["metric"], []).append((row["step"], row["value"]))
         series[rid] = per_metric
+    if not trained:
+        seen = {m for rid in baselines for m in series[rid]}
     chosen = list(metrics) if metrics is not None else default_metrics(seen)
     panels = max(1, len(chosen))
-    fig = new_figure(5.0 * panels, 4.0)
+    fig = new_figure(5.5 * panels, 4.2)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     if not chosen:
         axes[0].text(0.5, 0.5, "no evaluations stored", ha="center", va="center", transform=axes[0].transAxes)
-    pair_names = sorted({runs[r]["pair"] for r in series})
+    pair_names = sorted({str(runs[r]["pair"]) for r in trained + baselines})
+    baseline_seeds = {int(runs[r]["seed"]) for r in baselines}
     for ax, metric in zip(axes, chosen):
-        positive = True
-        drew = False
-        for rid, per_metric in series.items():
-            points = per_metric.get(metric, [])
-            if not points:
-                continue
-            steps, values = zip(*points)
-            positive &= all(v > 0 for v in values)
-            run = runs[rid]
-            label = f"#{rid} {run['solver']} (seed {run['seed']})"
-            if len(pair_names) > 1:
-                label += f" {run['pair']}"
-            if run["status"] != "finished":
-                label += f" [{run['status']}]"
-            ax.plot(steps, values, marker="o", markersize=3, label=label)
-            drew = True
-        if drew and positive and (metric.startswith("l2_uvp") or metric in {"w2_ratio", "cost_error", "w1_dev"}):
-            ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
-        ax.grid(True, which="both", alpha=0.3)
-        if drew:
-            ax.legend(fontsize=7)
+        _convergence_panel(ax, metric, runs, trained, baselines, series, several_pairs=len(pair_names) > 1,
+                           several_seeds=len(baseline_seeds) > 1)
     fig.suptitle(f"convergence on {', '.join(pair_names) or 'no runs'}")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def _convergence_panel(ax: Any, metric: str, runs: dict, trained: list[int], baselines: list[int], series: dict,
+                       *, several_pairs: bool, several_seeds: bool) -> None:
+    run_points = {rid: series[rid].get(metric, []) for rid in trained}
+    levels = {rid: series[rid][metric][-1][1] for rid in baselines if series[rid].get(metric)}
+    positive_runs = [v for points in run_points.values() for _, v in points if v > 0]
+    positive_levels = [v for v in levels.values() if v > 0]
+    log = _log_scale(metric) and bool(positive_runs or positive_levels)
+    drew = False
+    for rid, points in run_points.items():
+        if not points:
+            continue
+        steps = [p[0] for p in points]
+        values = [p[1] if (p[1] > 0 or not log) else float("nan") for p in points]
+        run = runs[rid]
+        label = f"#{rid} {run['solver']} (seed {run['seed']})"
+        if several_pairs:
+            label += f" {run['pair']}"
+        if run["status"] != "finished":
+            label += f" [{run['status']}]"
+        hidden = sum(1 for v in values if v != v)
+        if hidden:
+            label += f" ({hidden} point{'s' if hidden > 1 else ''} ≤ 0 not shown)"
+        ax.plot(steps, values, marker="o", markersize=3, label=label)
+        drew = True
+    floor = None
+    if log:
+        reference = positive_runs or positive_levels
+        floor = min(reference) / 10.0**LOG_FLOOR_DECADES
+        shown = [v for v in positive_runs + positive_levels if v >= floor]
+        below = any(v < floor for v in levels.values())
+        low, high = min(shown), max(shown)
+        bottom = floor if below else low / 1.5
+        ax.set_yscale("log")
+        ax.set_ylim(bottom, high * 1.5)
+        floor = bottom
+    rank = {rid: i for i, rid in enumerate(sorted(levels, key=lambda r: levels[r]))}
+    for rid, value in levels.items():
+        run = runs[rid]
+        name = str(run["solver"]).split(":", 1)[1]
+        color, dashes = BASELINE_STYLES.get(name, ("black", (0, (4, 2))))
+        label = f"{name}: {value:.3g}"
+        if several_seeds:
+            label = f"{name} (seed {run['seed']}): {value:.3g}"
+        if several_pairs:
+            label += f" {run['pair']}"
+        y = value
+        if log and floor is not None and value < floor:
+            y, label = floor, f"{label} (below the axis)"
+        ax.axhline(y, color=color, linestyle=dashes, linewidth=1.2, label=label)
+        # names written on the lines, staggered so that close baselines (identity, discrete OT) stay readable
+        ax.annotate(name, xy=(1.0 - 0.16 * (rank[rid] % 3), y), xycoords=("axes fraction", "data"), xytext=(-3, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=7, color=color)
+        drew = True
+    ax.set_xlabel("training step")
+    ax.set_ylabel(metric_label(metric))
+    ax.grid(True, which="both", alpha=0.3)
+    if drew:
+        ax.legend(fontsize=7)
+
+
+def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *,
+                     metrics: Sequence[str] | None = None) -> Path:
+    """Draw :func:`convergence_figure` of ``run_ids`` (trained runs as curves, baselines as labelled horizontal
+    lines, log y-axis for error metrics) and write the PNG to ``path``; returns the path written.
+
+    ``store`` is a :class:`~monge.run.store.ResultStore`; ``metrics`` defaults to :func:`default_metrics`. Both
+    ``monge bench --out`` and ``monge report`` draw their convergence plots with it.
+    """
+    return save_figure(convergence_figure(store, run_ids, metrics=metrics), path)
 
 
 def plot_map_2d(source: Any, target: Any, mapped: Any, path: str | Path, *, arrows: int = 64,

@@ -67,10 +67,13 @@ def build_mixture_pair(
     Args:
         dim: dimension D.
         out_root: where the pair folder is created (existing weights for this D are overwritten).
-        n_input, n_output: Gaussian components of the input mixture and of each random target mixture.
+        n_input: Gaussian components of the input mixture.
+        n_output: Gaussian components of each random target mixture.
         seed: seeds the input mixture, both target mixtures and both W2GN trainings.
-        steps, batch_size, lr_decay: W2GN budget for each potential (DenseICNN widths
-            [max(2D,64), max(2D,64), max(D,32)], rank 1, strong convexity 1e-2 as in the published files).
+        steps: W2GN steps for each potential (DenseICNN widths [max(2D,64), max(2D,64), max(D,32)], rank 1,
+            strong convexity 1e-2 as in the published files).
+        batch_size: W2GN batch size.
+        lr_decay: W2GN's cosine learning-rate decay.
         callback: ``callback(version, progress)`` after every step of either training.
     """
     for name, value in (("dim", dim), ("n_input", n_input), ("n_output", n_output), ("steps", steps),

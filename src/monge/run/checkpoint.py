@@ -2,7 +2,9 @@
 
 A checkpoint file holds the fit's :class:`~monge.solvers.loop.TrainState` (networks, optimisers, schedules,
 generator state, history, step count) and an ``extra`` dict for the caller (the runner keeps its evaluations
-and sampled losses there). It is written to a temporary file, flushed and renamed over the previous one, so
+and sampled losses there). It is sealed with the SHA-256 of its content (:mod:`monge._integrity`): a changed or
+corrupted byte is a :class:`~monge.errors.CheckpointError` naming the file, never a silently different resume
+(files written before sealing load with a warning that they are unverified). It is written to a temporary file, flushed and renamed over the previous one, so
 a process killed at any moment leaves either the previous checkpoint or the new one, never half a file.
 
 Example::
@@ -22,6 +24,7 @@ from typing import Any, Mapping
 import torch
 
 from monge._checks import check_positive_int
+from monge._integrity import seal, unseal
 from monge.errors import CheckpointError
 from monge.solvers.base import Callback, atomic_write
 
@@ -48,7 +51,7 @@ class Checkpoint:
         buffer = io.BytesIO()
         torch.save(payload, buffer)  # serialise first: a failure here leaves the previous file untouched
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, lambda f: f.write(buffer.getvalue()))
+        atomic_write(self.path, lambda f: f.write(seal(buffer.getvalue())))
 
     def load(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(train_state, extra)`` from the file; :class:`CheckpointError` names the file when it is missing,
@@ -56,7 +59,17 @@ class Checkpoint:
         if not self.path.is_file():
             raise CheckpointError(f"checkpoint {self.path}: missing")
         try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=True)
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.path}: unreadable ({exc.strerror or exc})") from exc
+        data, verified = unseal(raw, f"checkpoint {self.path}")
+        if not verified:
+            import warnings
+
+            warnings.warn(f"checkpoint {self.path}: written by an earlier monge without a digest; resumed unverified",
+                          UserWarning, stacklevel=2)
+        try:
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
             raise CheckpointError(f"checkpoint {self.path}: unreadable or corrupt ({type(exc).__name__}: {exc})") from exc
         if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

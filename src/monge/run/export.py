@@ -13,8 +13,9 @@ import json
 import math
 from typing import Any, Iterable, Mapping
 
-RUN_FIELDS = ("run_id", "created_at", "solver", "label", "pair", "dim", "seed", "status", "error", "steps_requested",
-              "steps_done", "batch_size", "eval_every", "wall_time_s", "train_time_s", "steps_per_s", "sweep", "flag")
+RUN_FIELDS = ("run_id", "created_at", "solver", "label", "pair", "pair_version", "dim", "seed", "status", "error",
+              "steps_requested", "steps_done", "batch_size", "eval_every", "wall_time_s", "train_time_s", "steps_per_s",
+              "sweep", "flag")
 """The leading columns of :func:`run_records`, in order; metric columns follow, sorted by name, then
 :data:`PUBLISHED_FIELDS`."""
 
@@ -26,17 +27,24 @@ FORMATS = ("table", "markdown", "csv", "json")
 
 
 def run_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One flat dict per leaderboard row: :data:`RUN_FIELDS`, then ``final_<metric>`` and ``best_<metric>`` for
-    every metric any row has, then the published numbers of the row's solver on its pair where the papers have
-    them (``published_l2_uvp_fwd`` for the W2 benchmark, ``published_cos_grad`` / ``published_w1_dev`` for the
-    W1 benchmark). Every dict has the same keys (missing values are ``None``), so the records load as one table.
+    """One flat dict per leaderboard row: :data:`RUN_FIELDS`, then ``final_<metric>`` for every metric any row
+    has and ``best_<metric>`` for those of them that are scores (declared ``"lower"`` or ``"higher"`` in
+    :mod:`monge.metrics.registry`: the best value over the run in that direction; reference quantities such as
+    ``cost_true`` have no ``best_`` column), then the published numbers of the row's solver on its pair where the
+    papers have them (``published_l2_uvp_fwd`` for the W2 benchmark, ``published_cos_grad`` / ``published_w1_dev``
+    for the W1 benchmark). ``pair_version`` is the version of the pair family's construction the run was made
+    with (:func:`monge.run.runner.stored_pair_version`: 1 for runs stored before monge recorded it, ``None`` for
+    rows written by hand without a run config). Every dict has the same keys (missing values are
+    ``None``), so the records load as one table.
     """
+    from monge.metrics.registry import METRICS
     from monge.pairs.w1published import published_w1
-    from monge.run.runner import garbage_flag
+    from monge.run.runner import garbage_flag, stored_pair_version
     from monge.pairs.w2bench import published_l2_uvp
 
     rows = [dict(r) for r in rows]
     metrics = sorted({m for r in rows for part in ("final", "best") for m in (r.get(part) or {})})
+    scored = [m for m in metrics if m in METRICS and METRICS[m].direction != "none"]
     records = []
     for r in rows:
         config = r.get("config") or {}
@@ -44,10 +52,11 @@ def run_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         record["run_id"] = r.get("run_id", r.get("id"))
         record["label"] = config.get("label") or r.get("solver")
         record["sweep"] = config.get("sweep")
+        record["pair_version"] = stored_pair_version(r)
         record["flag"] = garbage_flag(r.get("final") or {}) if r.get("status") in ("finished", "stopped") else None
-        for part in ("final", "best"):
+        for part, names in (("final", metrics), ("best", scored)):
             values = r.get(part) or {}
-            record.update({f"{part}_{m}": values.get(m) for m in metrics})
+            record.update({f"{part}_{m}": values.get(m) for m in names})
         solver, pair = str(r.get("solver", "")), str(r.get("pair", ""))
         w1 = published_w1(solver, pair)
         record["published_l2_uvp_fwd"] = published_l2_uvp(solver, pair)

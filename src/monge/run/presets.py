@@ -109,8 +109,10 @@ PRESETS: dict[str, Preset] = {
         description=("W2GN on Gaussian pairs of dimension 2, 8 and 16 (closed-form ground truth) and the W2GAN "
                      "paper's 2-D four-Gaussians pair; about a minute on a 2-core CPU"),
         solvers=("w2gn",),
-        # Seed 1: with seed 0 the two 2-D Gaussians of the W2GN construction happen to be almost equal
-        # (½W2² = 0.002), which makes a poor demonstration.
+        # Seed 1: with seed 0 the two 2-D Gaussians of the W2GN construction were almost equal (identity map
+        # 0.1 % L2-UVP). Since version 2 of the Gaussian pairs no pair is near-trivial (identity >= 10 %; seed 0
+        # is now lifted to 20 %), but seed 1 (identity 102 %, 23.7 %, 28.6 % for D = 2, 8, 16; unchanged by
+        # version 2) keeps the demo's pairs, and so its published numbers, as they were.
         pairs=("gaussian:2", "gaussian:8", "gaussian:16", "toy:4gaussians"),
         seeds=(1,),
         steps=2000,

@@ -11,10 +11,12 @@ Sections:
    runs in separate tables with the metrics of ``monge results``, the published number beside ours where the
    benchmark papers have one (source cited under the table), baseline rows greyed, and a compact table of
    mean ± std over seeds per solver × pair;
-3. convergence curves, one figure per pair (:func:`monge.plot.plot_convergence`);
+3. convergence curves, one figure per pair (:func:`monge.plot.plot_convergence`, the figure ``monge bench --out``
+   writes too): runs as lines, the pair's baselines as labelled horizontal lines, error metrics on a log axis;
 4. 2-D maps (:func:`monge.plot.plot_map_2d`) or critics (:func:`monge.plot.plot_critic_2d`) of runs on 2-D pairs
    whose stored config has ``"result_dir"``, a folder written by ``W2Result.save`` / ``W1Result.save``;
-   a missing or unreadable folder gives a note instead of a figure;
+   a missing or unreadable folder gives a note instead of a figure (``monge bench --keep-results DIR`` saves and
+   records these folders);
 5. every run's configuration and versions in a ``<details>`` element;
 6. the distinct version sets stored with the runs and the versions of the machine writing the report.
 
@@ -199,6 +201,16 @@ def _table(headers: Sequence[tuple[str, str]], rows: Sequence[tuple[str, Sequenc
     return "".join(out)
 
 
+def _labelled(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with its ``pair`` replaced by :func:`monge.run.runner.pair_label` (``gaussian:2 (v1)`` for a run made
+    with an older construction of its pair family), so that such runs are tabulated, averaged and plotted apart."""
+    from monge.run.runner import pair_label
+
+    out = dict(row)
+    out["pair"] = pair_label(row)
+    return out
+
+
 # ---------------------------------------------------------------------------- leaderboards
 def _common_cells(row: Mapping[str, Any]) -> list[tuple[str, str]]:
     status = str(row.get("status", ""))
@@ -361,17 +373,32 @@ def _convergence_section(store: ResultStore, rows: Sequence[Mapping[str, Any]], 
     from monge.plot import plot_convergence
 
     by_pair: dict[str, list[int]] = {}
-    for row in sorted(rows, key=lambda r: int(r["run_id"])):
+    seeds: dict[str, set[int]] = {}
+    ordered = sorted(rows, key=lambda r: int(r["run_id"]))
+    for row in ordered:
         if not is_baseline(row):
             by_pair.setdefault(str(row["pair"]), []).append(int(row["run_id"]))
+            seeds.setdefault(str(row["pair"]), set()).add(int(row.get("seed") or 0))
+    # the baselines of each pair (and seed) with trained runs: horizontal lines on the same figure
+    lines: dict[str, list[int]] = {}
+    for row in ordered:
+        pair = str(row["pair"])
+        if is_baseline(row) and pair in by_pair and int(row.get("seed") or 0) in seeds[pair]:
+            lines.setdefault(pair, []).append(int(row["run_id"]))
     out = ['<section id="convergence"><h2>Convergence</h2>']
     if not by_pair:
         out.append('<p class="empty">No trained runs (only baselines).</p>')
+    else:
+        out.append('<p class="info">One line per run; the baselines of the same pair and seeds are horizontal '
+                   "lines. Error metrics (L2-UVP, W2 ratio, W1 deviation) are on a log axis.</p>")
     for index, pair in enumerate(sorted(by_pair, key=_natural)):
         ids = by_pair[pair]
-        png = plot_convergence(store, ids, folder / f"convergence_{index}.png")
+        png = plot_convergence(store, ids + lines.get(pair, []), folder / f"convergence_{index}.png")
+        caption = f"{pair}: runs {_id_ranges(ids)}"
+        if lines.get(pair):
+            caption += f"; baselines {_id_ranges(lines[pair])}"
         out.append(f"<figure>{_image_tag(png, f'convergence on {pair}')}"
-                   f"<figcaption>{_esc(pair)}: runs {_esc(_id_ranges(ids))}</figcaption></figure>")
+                   f"<figcaption>{_esc(caption)}</figcaption></figure>")
     out.append("</section>")
     return "".join(out)
 
@@ -405,10 +432,16 @@ def _map_figure(row: Mapping[str, Any], result_dir: Path, png: Path) -> Path:
     from monge.pairs import make_pair
     from monge.run.runner import plot_result_2d
 
+    from monge.run.runner import current_pair_version, stored_pair_version
+
     config = row.get("config") or {}
     result = load_saved_result(result_dir)
     if "pair" not in config:
         raise InvalidInputError("stored config has no 'pair'")
+    current = current_pair_version(config["pair"])
+    if current is not None and stored_pair_version(row) not in (None, current):
+        raise InvalidInputError(f"the run was made on version {stored_pair_version(row)} of pair {config['pair']!r} "
+                                f"and this monge builds version {current}, so its samples cannot be redrawn")
     seed = int(config.get("seed", row.get("seed", 0)))
     dtype = _DTYPES.get(str(config.get("dtype", "float32")), torch.float32)
     pair = make_pair(config["pair"], seed=seed, dtype=dtype, root=config.get("pair_root"))
@@ -548,6 +581,7 @@ def render_report(store: ResultStore, *, title: str | None = None, run_ids: Iter
         missing = sorted(set(selected) - {int(r["run_id"]) for r in rows})
         if missing:
             raise StoreError(f"results database {store.path}: no run with id {', '.join(map(str, missing))}")
+    rows = [_labelled(row) for row in rows]
     title = title or f"monge report: {store.path.name}"
     generated = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -16,7 +16,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -25,6 +25,7 @@ import torch
 from monge._checks import check_positive_int
 from monge.errors import InvalidInputError, MongeError, TrainingDiverged
 from monge.run.store import ResultStore, higher_is_better
+from monge.run.worker import cell_key
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _MAX_LOSS_POINTS = 500
@@ -64,6 +65,11 @@ class RunConfig:
         device: where the pair's samples and the networks live: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``,
             ``"mps"``, or ``"auto"`` (CUDA when this machine has it, else the CPU; resolved where the run
             trains, so a sweep driver without a GPU can send runs to GPU workers).
+        pair_version: the version of the pair family's construction this run is for
+            (:func:`monge.pairs.pair_version`); ``None`` (default) means this monge's. :meth:`to_dict` records
+            the resolved version, so stored runs and sweep cells of an older construction (e.g. the centred
+            Gaussian pairs of version 1) never count as the same run; :meth:`validate` refuses a version this
+            monge does not build.
     """
 
     solver: str
@@ -79,6 +85,7 @@ class RunConfig:
     pair_root: str | None = None
     label: str | None = None
     device: str = "cpu"
+    pair_version: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -112,7 +119,20 @@ class RunConfig:
             raise InvalidInputError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.device, str) or (self.device != "auto" and not _valid_device(self.device)):
             raise InvalidInputError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {self.device!r}")
+        if self.pair_version is not None:
+            if isinstance(self.pair_version, bool) or not isinstance(self.pair_version, int) or self.pair_version < 1:
+                raise InvalidInputError(f"pair_version must be a positive integer, got {self.pair_version!r}")
+            current = current_pair_version(self.pair)
+            if current is not None and current != self.pair_version:
+                raise InvalidInputError(
+                    f"run of {self.pair!r} asks for version {self.pair_version} of its pair family, but this monge "
+                    f"builds version {current}; the run cannot be reproduced here (use the monge that stored it, or "
+                    "drop pair_version to run on the current construction)")
         return self
+
+    def resolved_pair_version(self) -> int | None:
+        """``pair_version``, or the current version of the pair's family (``None`` for an unknown family)."""
+        return self.pair_version if self.pair_version is not None else current_pair_version(self.pair)
 
     def resolved_device(self) -> torch.device:
         """The device this run trains on here: ``device``, with ``"auto"`` resolved on this machine.
@@ -151,11 +171,64 @@ class RunConfig:
         return _DTYPES[self.dtype]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (stored in ``runs.config_json``)."""
+        """JSON-serialisable form (stored in ``runs.config_json``), with the evaluation interval and the pair
+        family's version resolved."""
         out = asdict(self)
         out["solver_options"] = dict(self.solver_options)
         out["eval_every"] = self.eval_interval
+        out["pair_version"] = self.resolved_pair_version()
         return out
+
+
+def current_pair_version(spec: Any) -> int | None:
+    """This monge's version of the family of pair spec ``spec`` (:func:`monge.pairs.pair_version`), or ``None``
+    when the family is unknown."""
+    from monge.pairs import pair_version
+
+    try:
+        return pair_version(spec)
+    except MongeError:
+        return None
+
+
+RUN_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
+"""The keys of :meth:`RunConfig.to_dict`: what identifies a run's configuration (:func:`run_key`)."""
+
+
+def run_key(config: Mapping[str, Any]) -> str:
+    """The identity of a run's configuration: :func:`~monge.run.worker.cell_key` of its :data:`RUN_CONFIG_FIELDS`
+    (solver, label, options, pair spec and version, seed, steps, time budget, batch size, evaluation, dtype,
+    device; the folder of published pair files is left out). ``config`` is :meth:`RunConfig.to_dict` or a stored
+    run's config, whose other entries (solver settings, sweep bookkeeping, ``result_dir``) are ignored. A stored
+    run without ``pair_version`` was made with version 1 of its pair family."""
+    return cell_key({k: v for k, v in dict(config).items() if k in RUN_CONFIG_FIELDS})
+
+
+def stored_pair_version(row: Mapping[str, Any]) -> int | None:
+    """The pair-family version a stored run was made with: its config's ``pair_version``; 1 for a run whose config
+    names its pair spec but no version (stored before monge recorded versions, when every family was at version
+    1); ``None`` when the config does not say (a row written by hand, without a run config)."""
+    config = row.get("config") or {}
+    value = config.get("pair_version")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return 1 if "pair" in config else None
+
+
+def pair_label(row: Mapping[str, Any]) -> str:
+    """The pair name a stored run is shown and grouped under: its ``pair``, followed by `` (v<N>)`` when it was
+    made with an older version N of the pair family than this monge builds (e.g. ``gaussian:2 (v1)``, the centred
+    Gaussian pairs), so that old and new runs are never averaged or plotted as one pair. Rows whose config does
+    not tell (:func:`stored_pair_version` is ``None``: a :class:`RunSummary` of this session, a row written by
+    hand) and rows already labelled are returned as they are."""
+    pair = str(row.get("pair", ""))
+    stored = stored_pair_version(row)
+    if stored is None:
+        return pair
+    current = current_pair_version(pair)
+    if current is None or stored == current or pair.endswith(f" (v{stored})"):
+        return pair
+    return f"{pair} (v{stored})"
 
 
 @dataclass(frozen=True)
@@ -169,8 +242,12 @@ class RunSummary:
             its last checkpoint); train_time_s: time inside ``fit`` minus evaluations (includes a solver's
             set-up such as pre-training); steps_per_s: speed of the training loop (between the first and the
             last step of the last attempt, evaluations excluded).
-        final: metrics at the last evaluation; best: best value of each metric over the run.
+        final: metrics at the last evaluation; best: best value of each metric over the run (by the metric's
+            declared direction, :mod:`monge.metrics.registry`).
         plots: PNG files written for this run (2-D map plots).
+        result_dir: the folder holding the run's saved result (``monge bench --keep-results``), or ``None``.
+        reused: the run was already stored with the same configuration and was not trained again
+            (``run_bench(..., reuse=True)``, the CLI's default).
     """
 
     run_id: int
@@ -188,6 +265,8 @@ class RunSummary:
     best: dict[str, float]
     error: str | None = None
     plots: tuple[str, ...] = ()
+    result_dir: str | None = None
+    reused: bool = False
 
     def metric(self, name: str, which: str = "final") -> float | None:
         """``final`` (default) or ``best`` value of metric ``name``, ``None`` if it was not evaluated."""
@@ -563,6 +642,8 @@ def run_bench(
     progress: bool = True,
     console: Any = None,
     baselines: bool = False,
+    keep_results: str | Path | None = None,
+    reuse: bool = False,
 ) -> list[RunSummary]:
     """Run every config, store runs/metrics/losses in ``store`` and return one :class:`RunSummary` each.
 
@@ -572,19 +653,27 @@ def run_bench(
     the runs in the returned list.
 
     All configs are validated (names, options, budgets) before any training starts. With ``out_dir``,
-    writes ``convergence_<pair>.png`` per pair and ``map_<run id>_<solver>_<pair>.png`` for each run on a
-    2-D pair. ``progress`` shows a rich progress bar on ``console`` (default: a stderr console).
+    writes ``convergence_<pair>.png`` per pair (:func:`monge.plot.plot_convergence`: the runs' curves on a log
+    axis with the baselines as labelled horizontal lines) and ``map_<run id>_<solver>_<pair>.png`` for each run on
+    a 2-D pair. ``progress`` shows a rich progress bar on ``console`` (default: a stderr console).
+
+    With ``keep_results`` (a folder, created if needed), each run's fitted result (``W2Result.save`` /
+    ``W1Result.save``) is saved under ``<keep_results>/run<id>_<solver>_<pair>_seed<seed>/`` and the absolute path
+    is stored as ``result_dir`` in the run's config, where ``monge report`` finds it to draw 2-D maps.
+
+    With ``reuse`` (the CLI's default; ``monge bench --rerun`` turns it off) a config whose identical run is
+    already stored (same :func:`run_key`: solver, label, options, pair spec and version, seed, budget, batch
+    size, evaluation, dtype, device) and complete (finished, or stopped by its time budget) is not trained again:
+    its stored row is returned with ``reused=True``. With ``keep_results`` a stored run only counts when its
+    saved result folder still exists. Baseline rows are reused likewise (same pair, version, seed, dtype and
+    evaluation samples). Failed or diverged runs are always trained again.
     """
     from monge.solvers import get_solver
 
     configs = list(configs)
     pairs, solvers = build_runs(configs)
-    out_path = Path(out_dir) if out_dir is not None else None
-    if out_path is not None:
-        try:
-            out_path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInputError(f"output folder {out_path}: cannot create it ({exc.strerror or exc})") from exc
+    out_path = _make_folder(out_dir, "output folder")
+    keep_path = _make_folder(keep_results, "results folder (--keep-results)")
     if progress:
         if console is None:
             from rich.console import Console
@@ -598,17 +687,31 @@ def run_bench(
     with bar:
         for index, (cfg, solver) in enumerate(zip(configs, solvers)):
             pair = pairs[pair_key(cfg)]
+            stored = find_reusable_run(store, cfg, pair, need_result=keep_path is not None) if reuse else None
+            if stored is not None:
+                summary = replace(summaries_from_store(store, [stored["id"]])[0], reused=True)
+                bar.add_task(f"[{index + 1}/{len(configs)}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})",
+                             total=1, completed=1,
+                             info=f"reused stored run {summary.run_id} {metrics_headline(summary.final)}")
+                if out_path is not None and pair.dim == 2 and summary.result_dir:
+                    result = _load_kept_result(summary.result_dir, store)
+                    if result is not None:
+                        summary = _map_plot(summary, cfg, pair, result, out_path)
+                summaries.append(summary)
+                continue
             if index > 0:  # a fresh solver per run: fit may keep state between calls
                 solver = get_solver(cfg.solver, **dict(cfg.solver_options))
             summary, result = _one_run(cfg, pair, solver, store, bar, index, len(configs))
+            if keep_path is not None and result is not None:
+                summary = _keep_result(summary, result, keep_path, store)
             if out_path is not None and result is not None and pair.dim == 2:
                 summary = _map_plot(summary, cfg, pair, result, out_path)
             summaries.append(summary)
     if baselines:
-        for (spec, seed, *_), pair in pairs.items():
+        for (spec, seed, dtype, *_), pair in pairs.items():
             if getattr(pair, "has_ground_truth", False):
                 eval_samples = next(c.eval_samples for c in configs if (c.pair, c.seed) == (spec, seed))
-                summaries.extend(_store_baselines(pair, spec, seed, eval_samples, store))
+                summaries.extend(_store_baselines(pair, spec, seed, eval_samples, store, dtype=dtype, reuse=reuse))
     if out_path is not None:
         from monge.plot import plot_convergence
 
@@ -618,6 +721,75 @@ def run_bench(
         for pair_name, ids in by_pair.items():
             plot_convergence(store, ids, out_path / f"convergence_{_slug(pair_name)}.png")
     return summaries
+
+
+def _make_folder(path: str | Path | None, what: str) -> Path | None:
+    """``path`` as a created folder (``None`` stays ``None``); :class:`InvalidInputError` naming it otherwise."""
+    if path is None:
+        return None
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"{what} {folder}: cannot create it ({exc.strerror or exc})") from exc
+    return folder
+
+
+def _complete(row: Mapping[str, Any]) -> bool:
+    """A stored run whose outcome a rerun would repeat: finished, or stopped by its time budget (not interrupted)."""
+    return row.get("status") == "finished" or (row.get("status") == "stopped" and not row.get("error"))
+
+
+def _kept_result_folder(value: Any, store: ResultStore) -> Path | None:
+    """The saved-result folder a stored ``result_dir`` names (relative paths: beside the database), if it holds a
+    ``result.json``."""
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute() and str(store.path) != ":memory:":
+        path = store.path.parent / path
+    return path if (path / "result.json").is_file() else None
+
+
+def find_reusable_run(store: ResultStore, cfg: RunConfig, pair: Any, *, need_result: bool = False
+                      ) -> dict[str, Any] | None:
+    """The newest stored run that ``cfg`` would repeat: same :func:`run_key` (so the same pair version too),
+    stored under the same solver label and pair name, and complete (finished, or stopped by its time budget).
+    With ``need_result`` its saved result folder (``result_dir``) must still exist. ``None`` when there is none."""
+    key = run_key(cfg.to_dict())
+    for row in store.runs(solver=cfg.display_name, pair=str(getattr(pair, "name", cfg.pair))):
+        if not _complete(row) or run_key(row["config"]) != key:
+            continue
+        if need_result and _kept_result_folder(row["config"].get("result_dir"), store) is None:
+            continue
+        return row
+    return None
+
+
+def _keep_result(summary: RunSummary, result: Any, keep_path: Path, store: ResultStore) -> RunSummary:
+    """Save a run's fitted result under ``keep_path`` and record the folder as the run's ``result_dir``."""
+    folder = (keep_path / f"run{summary.run_id}_{_slug(summary.solver)}_{_slug(summary.pair)}_seed{summary.seed}"
+              ).resolve()
+    try:
+        result.save(folder)
+    except (OSError, MongeError) as exc:
+        raise InvalidInputError(f"run {summary.run_id} ({summary.solver} on {summary.pair}) is stored, but its result "
+                                f"cannot be saved to {folder}: {getattr(exc, 'strerror', None) or exc}") from exc
+    store.update_config(summary.run_id, {"result_dir": str(folder)})
+    return replace(summary, result_dir=str(folder))
+
+
+def _load_kept_result(result_dir: str, store: ResultStore) -> Any:
+    """The result saved in a stored run's ``result_dir``, or ``None`` when it cannot be loaded."""
+    from monge.run.report import load_saved_result
+
+    folder = _kept_result_folder(result_dir, store)
+    if folder is None:
+        return None
+    try:
+        return load_saved_result(folder)
+    except MongeError:
+        return None
 
 
 def run_record_fields(cfg: RunConfig, pair: Any, solver: Any, **extra_config: Any) -> dict[str, Any]:
@@ -660,10 +832,45 @@ def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: An
     return _summary_from_row(row), result
 
 
-def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: ResultStore) -> list[RunSummary]:
-    """Score the pair's baseline maps on the runs' evaluation samples and store one finished run each."""
+def _baseline_names(pair: Any) -> tuple[str, ...]:
+    """The baselines :func:`monge.metrics.baseline_metrics` scores on ``pair`` (called as :func:`_store_baselines`
+    calls it)."""
+    from monge.pairs.base import BASELINES
+
+    return ("dot",) if getattr(pair, "cost", None) == "w1" else (*BASELINES, "discrete_ot")
+
+
+def _baseline_config(name: str, spec: str, seed: int, eval_samples: int, dtype: str) -> dict[str, Any]:
+    return {"baseline": name, "pair": spec, "seed": int(seed), "eval_samples": int(eval_samples), "dtype": dtype,
+            "pair_version": current_pair_version(spec)}
+
+
+def _stored_baselines(store: ResultStore, pair: Any, spec: str, seed: int, eval_samples: int, dtype: str
+                      ) -> list[int] | None:
+    """Ids of a complete stored set of the pair's baseline rows with the same configuration (the newest of each),
+    or ``None`` when one is missing."""
+    ids = []
+    for name in _baseline_names(pair):
+        wanted = _baseline_config(name, spec, seed, eval_samples, dtype)
+        match = next((row["id"] for row in store.runs(solver=f"baseline:{name}", pair=str(getattr(pair, "name", spec)),
+                                                       status="finished")
+                      if row["seed"] == seed and all(row["config"].get(k) == v for k, v in wanted.items())), None)
+        if match is None:
+            return None
+        ids.append(match)
+    return ids
+
+
+def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: ResultStore, *,
+                     dtype: str = "float32", reuse: bool = False) -> list[RunSummary]:
+    """Score the pair's baseline maps on the runs' evaluation samples and store one finished run each (with
+    ``reuse``, return the stored rows of an identical earlier scoring instead)."""
     from monge.metrics import baseline_metrics
 
+    if reuse:
+        ids = _stored_baselines(store, pair, spec, seed, eval_samples, dtype)
+        if ids is not None:
+            return [replace(s, reused=True) for s in summaries_from_store(store, ids)]
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed((seed + _EVAL_SEED_OFFSET) % (2**63))
     scores = baseline_metrics(pair, n=eval_samples, generator=gen, n_discrete=min(eval_samples, 1024))
@@ -672,7 +879,7 @@ def _store_baselines(pair: Any, spec: str, seed: int, eval_samples: int, store: 
     for name, metrics in scores.items():
         run_id = store.start_run(solver=f"baseline:{name}", pair=str(getattr(pair, "name", spec)), dim=int(pair.dim),
                                  seed=seed, steps_requested=0, batch_size=0, eval_every=0,
-                                 config={"baseline": name, "pair": spec, "eval_samples": eval_samples},
+                                 config=_baseline_config(name, spec, seed, eval_samples, dtype),
                                  versions=environment_versions(getattr(pair, "device", "cpu")))
         store.log_eval(run_id, 0, 0.0, metrics)
         store.finish_run(run_id, "finished", steps_done=0, wall_time_s=seconds / len(scores), train_time_s=0.0)
@@ -709,6 +916,7 @@ def _summary_from_row(row: Mapping[str, Any]) -> RunSummary:
         final=dict(row["final"]),
         best=dict(row["best"]),
         error=row["error"],
+        result_dir=(row.get("config") or {}).get("result_dir"),
     )
 
 
@@ -756,6 +964,7 @@ def _row_dict(item: Any) -> dict[str, Any]:
     row.setdefault("run_id", row.get("id"))
     row.setdefault("final", {})
     row.setdefault("best", {})
+    row["pair"] = pair_label(row)  # stored rows of an older pair construction are marked "(v1)"
     return row
 
 
@@ -789,7 +998,7 @@ def _status_cell(row: Mapping[str, Any]) -> str:
     status = str(row.get("status", ""))
     if status in ("finished", "stopped") and garbage_flag(row.get("final") or {}):
         status = f"{status}, garbage map"
-    style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow"}.get(status, "red"
+    style = {"finished": "green", "diverged": "red", "failed": "red", "stopped": "yellow", "interrupted": "yellow"}.get(status, "red"
                                                                                           if "garbage" in status else "")
     return f"[{style}]{status}[/{style}]" if style else status
 
@@ -906,6 +1115,9 @@ def leaderboard_table(rows: Iterable[RunSummary | Mapping[str, Any]], *, title: 
     return table
 
 
-__all__ = ["MemoryLog", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run", "garbage_flag", "pair_key", "plot_result_2d", "run_record_fields", "build_runs", "NullProgress", "progress_bar", "RunTracker", "check_costs_match", "environment_versions", "higher_is_better", "is_w1_row",
+__all__ = ["MemoryLog", "RUN_CONFIG_FIELDS", "RunConfig", "RunOutcome", "RunSummary", "StoreLog", "execute_run",
+           "find_reusable_run", "garbage_flag", "pair_key", "pair_label", "plot_result_2d", "run_key",
+           "run_record_fields", "stored_pair_version", "build_runs", "NullProgress", "progress_bar", "RunTracker",
+           "check_costs_match", "current_pair_version", "environment_versions", "higher_is_better", "is_w1_row",
            "leaderboard_table", "leaderboard_tables", "run_bench", "summaries_from_store", "validate_configs",
            "w1_leaderboard_table"]

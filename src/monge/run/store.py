@@ -24,20 +24,27 @@ import math
 import sqlite3
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from monge.errors import InvalidInputError, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the schema this module writes (stored in ``PRAGMA user_version``). Version 2 added the
-``sweep_cells`` table; version-1 files are upgraded in place when opened."""
+``sweep_cells`` table; version 3 the ``interrupted`` status and each run's ``owner`` (the process that runs it)
+and ``heartbeat_at`` (its last write). Older files are upgraded in place when opened."""
 
-STATUSES: tuple[str, ...] = ("running", "finished", "diverged", "failed", "stopped")
-"""Allowed values of ``runs.status``."""
+STATUSES: tuple[str, ...] = ("running", "finished", "diverged", "failed", "stopped", "interrupted")
+"""Allowed values of ``runs.status``. ``interrupted``: the process running it died (killed, crashed, machine
+rebooted) before it ended; :meth:`ResultStore.reap_orphans` finds such runs."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+STALE_AFTER_S = 1800.0
+"""A ``running`` run owned by another machine (or by an unknown process) whose last write is older than this is
+taken for interrupted; runs of this machine are checked exactly, through their owner's process."""
+
+_RUNS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at      TEXT    NOT NULL,
     solver          TEXT    NOT NULL,
@@ -49,14 +56,18 @@ CREATE TABLE IF NOT EXISTS runs (
     batch_size      INTEGER NOT NULL,
     eval_every      INTEGER NOT NULL,
     status          TEXT    NOT NULL DEFAULT 'running'
-                    CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'stopped')),
+                    CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'stopped', 'interrupted')),
     error           TEXT,
     wall_time_s     REAL,
     train_time_s    REAL,
     steps_per_s     REAL,
-    config_json     TEXT    NOT NULL DEFAULT '{}',
-    versions_json   TEXT    NOT NULL DEFAULT '{}'
-);
+    config_json     TEXT    NOT NULL DEFAULT '{{}}',
+    versions_json   TEXT    NOT NULL DEFAULT '{{}}',
+    owner           TEXT,
+    heartbeat_at    TEXT
+)"""
+
+_SCHEMA = _RUNS_TABLE.format(name="runs") + """;
 CREATE INDEX IF NOT EXISTS runs_solver_pair ON runs (solver, pair);
 CREATE TABLE IF NOT EXISTS evals (
     run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -97,6 +108,9 @@ _RUN_COLUMNS = (
     "id", "created_at", "solver", "pair", "dim", "seed", "steps_requested", "steps_done", "batch_size",
     "eval_every", "status", "error", "wall_time_s", "train_time_s", "steps_per_s", "config_json", "versions_json",
 )
+_V2_RUN_COLUMNS = _RUN_COLUMNS
+"""The columns of the version-2 runs table, copied when a file is upgraded (``owner`` and ``heartbeat_at`` start
+empty)."""
 
 
 def _now() -> str:
@@ -113,8 +127,13 @@ def _config_columns(config: Mapping[str, Any] | None, versions: Mapping[str, Any
 
 
 def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better (cosine similarities); otherwise smaller is better."""
-    return metric.startswith("cos")
+    """Whether a larger value of ``metric`` is better: its declared direction
+    (:mod:`monge.metrics.registry`) is ``"higher"`` (the cosines). ``False`` for lower-is-better metrics,
+    reference quantities and undeclared names."""
+    from monge.metrics.registry import METRICS
+
+    info = METRICS.get(metric)
+    return info is not None and info.direction == "higher"
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -187,6 +206,8 @@ class ResultStore:
 
     # ------------------------------------------------------------------ plumbing
     def _migrate(self, version: int) -> None:
+        if version in (1, 2):
+            self._rebuild_runs_table()
         with self._tx() as conn:
             if version == 0:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -201,6 +222,26 @@ class ResultStore:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _rebuild_runs_table(self) -> None:
+        """Upgrade a version-1/2 runs table to version 3 (SQLite cannot change a CHECK constraint in place): the
+        documented rebuild — new table, copy, drop, rename — in one transaction with foreign keys off, so the
+        evaluation and loss rows keep pointing at their runs."""
+        conn = self.conn
+        conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._tx() as tx:
+                tx.execute(_RUNS_TABLE.format(name="runs_v3"))
+                columns = ", ".join(_V2_RUN_COLUMNS)
+                tx.execute(f"INSERT INTO runs_v3 ({columns}) SELECT {columns} FROM runs")
+                tx.execute("DROP TABLE runs")
+                tx.execute("ALTER TABLE runs_v3 RENAME TO runs")
+                tx.execute("CREATE INDEX IF NOT EXISTS runs_solver_pair ON runs (solver, pair)")
+                broken = tx.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"results database {self.path}: upgrade would break {len(broken)} references")
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -281,9 +322,10 @@ class ResultStore:
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (created_at, solver, pair, dim, seed, steps_requested, batch_size, eval_every,"
-                " status, config_json, versions_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                " status, config_json, versions_json, owner, heartbeat_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 (created, solver, pair, int(dim), int(seed), int(steps_requested), int(batch_size),
-                 int(eval_every), config_json, versions_json),
+                 int(eval_every), config_json, versions_json, process_token(), created),
             )
             return int(cur.lastrowid)
 
@@ -298,7 +340,8 @@ class ResultStore:
                 "INSERT OR REPLACE INTO evals (run_id, step, train_time_s, metric, value) VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            conn.execute("UPDATE runs SET steps_done = MAX(steps_done, ?) WHERE id = ?", (int(step), int(run_id)))
+            conn.execute("UPDATE runs SET steps_done = MAX(steps_done, ?), heartbeat_at = ? WHERE id = ?",
+                         (int(step), _now(), int(run_id)))
 
     def log_losses(self, run_id: int, records: Iterable[tuple[int, Mapping[str, float]]]) -> None:
         """Store sampled training losses of run ``run_id``: ``records`` is an iterable of
@@ -308,6 +351,8 @@ class ResultStore:
             return
         with self._tx() as conn:
             conn.executemany("INSERT OR REPLACE INTO losses (run_id, step, name, value) VALUES (?, ?, ?, ?)", rows)
+            if rows:
+                conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (_now(), rows[0][0]))
 
     def finish_run(
         self,
@@ -325,7 +370,7 @@ class ResultStore:
         ``steps_per_s`` defaults to ``steps_done / train_time_s`` when both are known.
         """
         if status not in STATUSES or status == "running":
-            raise InvalidInputError(f"run status must be one of finished, diverged, failed, stopped; got {status!r}")
+            raise InvalidInputError(f"run status must be one of {', '.join(STATUSES[1:])}; got {status!r}")
         if steps_per_s is None and steps_done and train_time_s:
             steps_per_s = steps_done / train_time_s
         with self._tx() as conn:
@@ -337,6 +382,53 @@ class ResultStore:
             )
             if cur.rowcount != 1:
                 raise StoreError(f"results database {self.path}: no run with id {run_id}")
+
+    def reap_orphans(self, *, stale_after_s: float = STALE_AFTER_S) -> list[int]:
+        """Mark ``interrupted`` every ``running`` run whose process is gone, and return their ids.
+
+        A run records its owner (host, process id and the process's start time, :func:`process_token`). On this
+        host the owner is checked exactly: the run is orphaned when that process no longer exists (a reused
+        process id has another start time). A run of another host, or of an unknown owner (stored before
+        version 3), is orphaned when its last write (``heartbeat_at``, else ``created_at``) is older than
+        ``stale_after_s``. ``monge bench``, ``results``, ``report`` and ``sweep`` call this when they open a
+        database; ``bench`` then trains such runs again (they are not complete).
+        """
+        rows = self._query("SELECT id, owner, heartbeat_at, created_at FROM runs WHERE status = 'running'")
+        now = datetime.now(timezone.utc)
+        orphans: list[tuple[int, str]] = []
+        for row in rows:
+            alive = owner_alive(row["owner"])
+            if alive is None:
+                last = _parse_time(row["heartbeat_at"] or row["created_at"])
+                if last is not None and (now - last).total_seconds() <= stale_after_s:
+                    continue
+                why = f"no write for more than {stale_after_s:.0f} s and its process cannot be checked from here"
+            elif alive:
+                continue
+            else:
+                why = f"its process ({row['owner']}) is gone"
+            orphans.append((int(row["id"]), f"interrupted: {why}"))
+        if orphans:
+            with self._tx() as conn:
+                conn.executemany("UPDATE runs SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running'",
+                                 [(why, run_id) for run_id, why in orphans])
+        return [run_id for run_id, _ in orphans]
+
+    def update_config(self, run_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into the stored config of run ``run_id`` in one transaction and return the new config
+        (e.g. ``{"result_dir": ...}`` once the run's fitted result is saved). :class:`StoreError` if there is no
+        such run, :class:`InvalidInputError` if the values are not JSON-serialisable."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT config_json FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"results database {self.path}: no run with id {run_id}")
+            try:
+                config = json.loads(row["config_json"] or "{}")
+            except json.JSONDecodeError:
+                config = {}
+            config.update(dict(values))
+            conn.execute("UPDATE runs SET config_json = ? WHERE id = ?", (_config_columns(config, None)[0], int(run_id)))
+        return config
 
     def _insert_run(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
         """Insert a complete run (row, evaluations, losses) with ``conn`` inside an open transaction."""
@@ -538,7 +630,12 @@ class ResultStore:
     def leaderboard(self, run_ids: Iterable[int] | None = None, **filters: Any) -> list[dict[str, Any]]:
         """One row per run (the given ``run_ids``, else every run matching ``filters`` of :meth:`runs`),
         in ascending id order: the run's columns plus ``final`` (each metric at the last evaluated step)
-        and ``best`` (each metric's best value over the run: max for cosines, min otherwise)."""
+        and ``best`` (each metric's best value over the run by its declared direction,
+        :func:`monge.metrics.registry.best_value`: max for higher-is-better metrics such as the cosines, min for
+        lower-is-better ones such as L2-UVP and the cost error; reference quantities such as ``cost_true`` and
+        undeclared metrics have no best value)."""
+        from monge.metrics.registry import best_value
+
         runs = self.runs(run_ids=run_ids, **filters)
         runs.sort(key=lambda r: r["id"])
         if not runs:
@@ -553,15 +650,17 @@ class ResultStore:
                 chunk,
             )
         final: dict[int, dict[str, float | None]] = {i: {} for i in ids}
-        best: dict[int, dict[str, float]] = {i: {} for i in ids}
+        series: dict[int, dict[str, list[float | None]]] = {i: {} for i in ids}
         for row in rows:
             rid, metric, value = row["run_id"], row["metric"], row["value"]
             final[rid][metric] = value  # ordered by step: the last one wins
-            if value is None:
-                continue
-            old = best[rid].get(metric)
-            if old is None or (value > old if higher_is_better(metric) else value < old):
-                best[rid][metric] = value
+            series[rid].setdefault(metric, []).append(value)
+        best: dict[int, dict[str, float]] = {i: {} for i in ids}
+        for rid, per_metric in series.items():
+            for metric, values in per_metric.items():
+                value = best_value(metric, values)
+                if value is not None:
+                    best[rid][metric] = value
         out = []
         for run in runs:
             row = {k: v for k, v in run.items() if not k.endswith("_json")}
@@ -570,3 +669,52 @@ class ResultStore:
             row["best"] = best[run["id"]]
             out.append(row)
         return out
+
+
+def process_token() -> str:
+    """``host|pid|start``: this process, told apart from a later process that reuses its id (``start`` is the
+    boot id and the process's start time in clock ticks since boot, from ``/proc``; empty where unavailable)."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}|{os.getpid()}|{_start_mark(os.getpid())}"
+
+
+def _start_mark(pid: int) -> str:
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"{boot}/{stat.rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_alive(token: str | None) -> bool | None:
+    """Whether the process of owner ``token`` (:func:`process_token`) still runs; ``None`` when that cannot be
+    told from here (another host, no token)."""
+    import os
+    import socket
+
+    parts = (token or "").split("|")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return None
+    pid, mark = int(parts[1]), parts[2]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                                        # alive, owned by another user
+    except OSError:
+        return None
+    return not mark or _start_mark(pid) in ("", mark)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    """A stored time (local time, as :func:`_now` writes it) as an aware datetime; ``None`` if unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError:
+        return None

@@ -71,8 +71,12 @@ def cell_key(config: Mapping[str, Any]) -> str:
     """A stable 16-hex-digit key of a run config (same config → same key, on any machine).
 
     The fields of :data:`LOCATION_FIELDS` (the folder of the published pair files) are left out, so a sweep
-    keeps its cells when the data or the project moves (``--pair-root``, another machine)."""
-    kept = {k: v for k, v in dict(config).items() if k not in LOCATION_FIELDS}
+    keeps its cells when the data or the project moves (``--pair-root``, another machine). ``pair_version`` is
+    left out when it is 1 or missing: runs on pair families that never changed keep the keys earlier monge
+    versions gave them, while a changed family (version ≥ 2, e.g. the Gaussian pairs) gives new keys, so cells
+    run on its older construction are not counted as done."""
+    kept = {k: v for k, v in dict(config).items()
+            if k not in LOCATION_FIELDS and not (k == "pair_version" and v in (None, 1))}
     text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from monge._checks import check_finite_output, check_generator, check_positive_int
+
 
 class Sampler(ABC):
     """A distribution on R^dim.
@@ -22,11 +24,11 @@ class Sampler(ABC):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` samples as a ``(n, dim)`` tensor."""
-        from monge._checks import check_positive_int
-
         check_positive_int(n, "n")
-        out = self._sample(n, generator)
-        return out.to(device=self.device, dtype=self.dtype)
+        check_generator(generator)
+        out = self._sample(n, generator).to(device=self.device, dtype=self.dtype)
+        return check_finite_output(out, f"sampler {self!r}", "its parameters overflow the sample dtype, or the map "
+                                   "it pushes through is not finite")
 
     @abstractmethod
     def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:

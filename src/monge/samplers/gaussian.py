@@ -79,8 +79,10 @@ _REAL_INT_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int3
 def _cov_factor(cov: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a float64 ``(d, d)`` covariance; return ``(symmetrised cov, factor A with A A^T = cov)``.
 
-    ``A`` is the lower Cholesky factor when ``cov`` is positive definite, else ``V diag(sqrt(max(λ, 0)))``
-    from the eigen-decomposition ``cov = V diag(λ) V^T``.
+    ``A`` is the lower Cholesky factor when ``cov`` is positive definite, else ``V diag(sqrt(λ'))`` from the
+    eigen-decomposition ``cov = V diag(λ) V^T``, where eigenvalues below ``d · eps · λ_max`` (rounding noise,
+    whose sign and size depend on the LAPACK path a processor takes) count as zero: a singular covariance gives
+    samples exactly in its range on every machine.
     """
     scale = float(cov.abs().max())
     asym = float((cov - cov.T).abs().max())
@@ -94,10 +96,11 @@ def _cov_factor(cov: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tenso
         raise InvalidInputError(
             f"{name} is not positive semi-definite (smallest eigenvalue {lam_min:.3g}, largest {lam_max:.3g})"
         )
+    zero = cov.shape[0] * torch.finfo(cov.dtype).eps * lam_max
     chol, info = torch.linalg.cholesky_ex(cov)
-    if int(info) == 0 and lam_min > 0 and bool(torch.isfinite(chol).all()):
+    if int(info) == 0 and lam_min > zero and bool(torch.isfinite(chol).all()):
         return cov, chol
-    return cov, eigvecs * eigvals.clamp(min=0).sqrt()
+    return cov, eigvecs * torch.where(eigvals > zero, eigvals, torch.zeros_like(eigvals)).sqrt()
 
 
 # ---------------------------------------------------------------------------------------------------------

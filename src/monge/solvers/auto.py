@@ -1,7 +1,7 @@
 """``solver="auto"``: monge's fastest accurate solver and settings for the data at hand.
 
 The choice is ENOT (:class:`~monge.solvers.ENOT`) in every dimension: on the published W2 benchmark pairs it
-is monge's most accurate solver for a fixed CPU budget, and among the fastest per step (README, "The W2
+is monge's most accurate solver for a fixed CPU budget, and among the fastest per step (docs/benchmarks.md, "The W2
 benchmark's published pairs" and "Race with OTT-JAX"). What depends on the data:
 
 - **dimension** → network widths (:data:`WIDTHS_BY_DIM`): the smallest networks that were accurate enough
@@ -69,8 +69,10 @@ MIXED_PRECISION_MIN_DIM = 32
 COMPILE_MIN_STEPS = 2000
 """Runs of at least this many steps use ``torch.compile`` (see :class:`~monge.solvers.ENOT`'s ``compile``)."""
 
-COMPILE_MIN_SECONDS = 60.0
-"""Runs with a time budget of at least this many seconds use ``torch.compile`` (compilation takes seconds)."""
+COMPILE_MIN_SECONDS = 300.0
+"""Runs with a time budget of at least this many seconds use ``torch.compile``. Compilation takes 15–30 s on an
+idle 2-core CPU and several times that on a busy one: with 60 s (the earlier threshold) a loaded machine spent a
+whole 1-minute budget compiling and trained 1 step."""
 
 
 
@@ -214,7 +216,7 @@ class Auto(W2Solver):
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Choose by the data's dimension, size and budget (:meth:`plan`; a callback's ``time_budget_s`` is the
         time budget), then fit the chosen solver."""
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         choice = self._plan(source, target, steps=steps, batch_size=batch_size,
                             time_budget=getattr(callback, "time_budget_s", None))
         shift, scale = standardisation(source, target)

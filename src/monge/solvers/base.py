@@ -19,7 +19,8 @@ import torch
 
 from monge.errors import CheckpointError, UnknownNameError
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
+"""Version of saved result folders: 2 adds the integrity manifest; format 1 folders load unverified."""
 
 
 @dataclass(frozen=True)
@@ -82,44 +83,44 @@ class W2Result:
         """Whether the solver learned an inverse map (``inverse`` raises otherwise)."""
         return self.inverse_potential is not None
 
-    def _apply(self, potential: torch.nn.Module, x: torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
-        from monge._checks import check_samples
+    def _apply(self, potential: torch.nn.Module, x: Any, batch_size: int, name: str) -> Any:
+        return map_samples(potential.gradient, x, module=potential, dim=self.dim, batch_size=batch_size, name=name)
 
-        x = check_samples(x, name=name, dim=self.dim)
-        param = next(potential.parameters())
-        if x.device != param.device:
-            from monge.errors import InvalidInputError
+    def forward(self, x: Any, *, batch_size: int = 65536) -> Any:
+        """Map source points ``x`` (n, dim) to the target: ∇ψ(x), computed in chunks of ``batch_size``.
 
-            raise InvalidInputError(f"{name} is on {x.device} but the map's parameters are on {param.device}")
-        x = x.to(param.dtype)
-        with torch.no_grad():
-            return torch.cat([potential.gradient(chunk) for chunk in x.split(batch_size)])
-
-    def forward(self, x: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
-        """Map source points ``x`` (n, dim) to the target: ∇ψ(x), computed in chunks without gradients."""
+        NumPy in gives NumPy out, a tensor in gives a tensor out, in the input's floating dtype (the map
+        itself computes in its parameters' dtype). A tensor that requires grad gets an output that is
+        differentiable with respect to it; otherwise no graph is built.
+        """
         return self._apply(self.forward_potential, x, batch_size, "x")
 
-    def inverse(self, y: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
-        """Map target points ``y`` back to the source with ∇ψ̄(y); raises if the solver has no inverse."""
+    def inverse(self, y: Any, *, batch_size: int = 65536) -> Any:
+        """Map target points ``y`` back to the source with ∇ψ̄(y), like :meth:`forward`; raises
+        :class:`~monge.errors.NoInverseError` if the solver learns no inverse map."""
         if self.inverse_potential is None:
-            raise NotImplementedError(f"solver {self.solver!r} learns no inverse map")
+            from monge.errors import NoInverseError
+
+            raise NoInverseError(f"solver {self.solver!r} learns no inverse map (result.has_inverse is False)")
         return self._apply(self.inverse_potential, y, batch_size, "y")
 
     __call__ = forward
 
     def frozen(self) -> "W2Result":
         """A deep copy whose networks later training cannot change."""
-        import copy
+        return self.to()
 
-        return W2Result(
-            solver=self.solver,
-            forward_potential=copy.deepcopy(self.forward_potential),
-            inverse_potential=copy.deepcopy(self.inverse_potential),
-            cost_estimate=self.cost_estimate,
-            history={k: list(v) for k, v in self.history.items()},
-            settings=dict(self.settings),
-            steps=self.steps,
-        )
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "W2Result":
+        """A copy with the networks on ``device`` and/or in floating ``dtype`` (the original is unchanged)."""
+        import copy
+        import dataclasses
+
+        def moved(net: torch.nn.Module | None) -> torch.nn.Module | None:
+            return None if net is None else copy.deepcopy(net).to(device=device, dtype=dtype)
+
+        return dataclasses.replace(self, forward_potential=moved(self.forward_potential),
+                                   inverse_potential=moved(self.inverse_potential),
+                                   history={k: list(v) for k, v in self.history.items()}, settings=dict(self.settings))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -138,37 +139,144 @@ class W2Result:
         if nets.get("forward") is None:
             raise CheckpointError(f"{meta_path}: no forward network")
         return cls(
-            solver=meta["solver"],
+            solver=meta_field(meta_path, meta, "solver", str),
             forward_potential=nets["forward"],
             inverse_potential=nets.get("inverse"),
-            cost_estimate=float(meta["cost_estimate"]),
-            history={k: list(v) for k, v in meta.get("history", {}).items()},
-            settings=meta.get("settings", {}),
-            steps=int(meta.get("steps", 0)),
+            cost_estimate=meta_field(meta_path, meta, "cost_estimate", float),
+            history=meta_field(meta_path, meta, "history", dict, default={}),
+            settings=meta_field(meta_path, meta, "settings", dict, default={}),
+            steps=meta_field(meta_path, meta, "steps", int, default=0),
         )
+
+
+_MISSING = object()
+
+
+def meta_field(meta_path: Path, meta: dict[str, Any], name: str, kind: type, *, default: Any = _MISSING) -> Any:
+    """Field ``name`` of a result's ``result.json``, checked to be a ``kind`` (``str``, ``float`` — a number or
+    ``"nan"``/``"inf"`` —, ``int`` ≥ 0, or ``dict``; a ``dict`` history must map names to lists of numbers);
+    :class:`CheckpointError` names the file and the field when it is missing (without a ``default``) or wrong."""
+    if name not in meta:
+        if default is _MISSING:
+            raise CheckpointError(f"{meta_path}: missing field {name!r}")
+        return default
+    value = meta[name]
+    ok = False
+    if kind is float:
+        if isinstance(value, str) and value.lower() in ("nan", "inf", "-inf", "infinity", "-infinity"):
+            value, ok = float(value), True
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value, ok = float(value), True
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif kind is dict:
+        ok = isinstance(value, dict)
+        if ok and name == "history":
+            ok = all(isinstance(v, list) and all(isinstance(e, (int, float, str)) for e in v) for v in value.values())
+            value = {k: list(v) for k, v in value.items()} if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        expected = {float: "a number", int: "an integer >= 0", dict: "an object", str: "a string"}.get(kind, kind.__name__)
+        raise CheckpointError(f"{meta_path}: field {name!r} must be {expected}, got {value!r:.60}")
+    return value
+
+
+def map_samples(fn: Callable[[torch.Tensor], torch.Tensor], x: Any, *, module: torch.nn.Module, dim: int,
+                batch_size: int, name: str) -> Any:
+    """Apply ``fn`` (a network's map, ``(n, dim)`` → ``(n, …)``) to samples ``x`` in chunks, as results do.
+
+    ``x`` is a tensor or an array-like of shape ``(n, dim)``; it is checked (:func:`~monge._checks.check_samples`);
+    a tensor must be on ``module``'s device, an array is moved there. The output has the input's kind and floating dtype: NumPy in gives
+    NumPy out, a tensor in gives a tensor out (computed in ``module``'s dtype). A tensor that requires grad
+    (with grad mode on) gets a differentiable output; otherwise nothing is recorded.
+    """
+    from monge._checks import check_finite_output, check_positive_int, check_samples
+    from monge.errors import InvalidInputError
+
+    check_positive_int(batch_size, "batch_size")
+    is_tensor = isinstance(x, torch.Tensor)
+    x = check_samples(x, name=name, dim=dim)
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else x.device
+    dtype = param.dtype if param is not None else x.dtype
+    if not is_tensor:
+        x = x.to(device)                                # arrays have no device: they go to the map's
+    if x.device != device:
+        raise InvalidInputError(f"{name} is on {x.device} but the map's parameters are on {device}: move the "
+                                f"data, or the result with result.to({str(x.device)!r})")
+    track = is_tensor and x.requires_grad and torch.is_grad_enabled()
+    with torch.set_grad_enabled(track):
+        inputs = x.to(dtype)
+        out = torch.cat([fn(chunk) for chunk in inputs.split(batch_size)])
+    if not track:
+        out = out.detach()
+    check_finite_output(out, f"the map ({name})", "inputs far outside the training data can overflow the network; "
+                        "check the input's scale")
+    if is_tensor:
+        return out.to(x.dtype)
+    import numpy as np
+
+    return out.cpu().numpy().astype(np.dtype(str(x.dtype).removeprefix("torch.")), copy=False)
 
 
 def save_result(path: str | Path, kind: str, nets: dict[str, torch.nn.Module | None], fields: dict[str, Any]) -> Path:
     """Write a result directory: one ``{name}.pt`` state dict per network and ``result.json`` with ``kind``,
-    versions, ``fields`` and the networks' configs. Each file goes to a temporary and is renamed, so an
-    interrupted save never leaves a half-written file under its final name."""
-    from monge import __version__
+    versions, ``fields``, the networks' configs and an integrity manifest (each tensor file's SHA-256, which
+    network it holds, its tensors' shapes and dtypes, and a digest of the rest of ``result.json``). Each file
+    goes to a temporary and is renamed, so an interrupted save never leaves a half-written file under its name.
+    """
+    import io
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    from monge import __version__
+    from monge._integrity import json_digest, sha256
+
+    path = _result_folder(path, create=True)
     meta = {"format": RESULT_FORMAT, "kind": kind, "monge_version": __version__, "torch_version": torch.__version__,
             **fields, "networks": {k: (None if n is None else n.config()) for k, n in nets.items()}}
+    meta = json.loads(json.dumps(meta, default=_json_default))           # the content exactly as it will be read
+    files: dict[str, Any] = {}
     for key, net in nets.items():
-        if net is not None:
-            atomic_write(path / f"{key}.pt", lambda f, net=net: torch.save(net.state_dict(), f))
-    atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2, default=_json_default).encode()))
+        if net is None:
+            continue
+        state = net.state_dict()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getvalue()
+        files[f"{key}.pt"] = {"network": key, "sha256": sha256(data), "tensors": _tensor_specs(state)}
+        atomic_write(path / f"{key}.pt", lambda f, data=data: f.write(data))
+    meta["manifest"] = {"files": files, "content_sha256": json_digest(meta)}
+    atomic_write(path / "result.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
     return path
+
+
+def _result_folder(path: Any, *, create: bool) -> Path:
+    """``path`` as a folder path; :class:`~monge.errors.InvalidInputError` for something that is not a path,
+    :class:`CheckpointError` for a path that is a file (or cannot be created)."""
+    from monge.errors import InvalidInputError
+
+    if not isinstance(path, (str, Path)) or str(path) == "":
+        raise InvalidInputError(f"path must be a folder path (str or pathlib.Path), got {path!r}")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path}: is a file, not a result folder")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(f"{path}: cannot create the result folder ({exc.strerror or exc})") from exc
+    return path
+
+
+def _tensor_specs(state: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+            for name, t in state.items() if isinstance(t, torch.Tensor)}
 
 
 def read_result_meta(path: str | Path) -> tuple[Path, Any]:
     """``(path of result.json, its parsed contents)`` of a result folder; :class:`CheckpointError` names the
     folder or file when it is missing, unreadable or not JSON."""
-    path = Path(path)
+    path = _result_folder(path, create=False)
     meta_path = path / "result.json"
     if not path.is_dir():
         raise CheckpointError(f"{path}: not a saved result (no such folder)")
@@ -185,18 +293,34 @@ def read_result_meta(path: str | Path) -> tuple[Path, Any]:
 def load_result(path: str | Path, kind: str, *, map_location: Any = "cpu"
                 ) -> tuple[Path, dict[str, Any], dict[str, torch.nn.Module | None]]:
     """Read a directory written by :func:`save_result` for ``kind``: returns (path of result.json, its
-    contents, the rebuilt networks with their weights). :class:`CheckpointError` names what is wrong."""
+    contents, the rebuilt networks with their weights).
+
+    The manifest is verified first: ``result.json`` must not have been edited, and each tensor file must have
+    its recorded SHA-256, hold the recorded network, and have the recorded shapes and dtypes. Folders written
+    before manifests existed (format 1) load with a warning that they are unverified. :class:`CheckpointError`
+    names the file and what is wrong.
+    """
     from monge.nets.base import build_network
 
-    path = Path(path)
     meta_path, meta = read_result_meta(path)
+    path = meta_path.parent
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise CheckpointError(f"{meta_path}: not a {kind[:2]} result" + (f" (it holds a {found})" if found else ""))
-    if meta.get("format") != RESULT_FORMAT:
-        raise CheckpointError(f"{meta_path}: unsupported format {meta.get('format')!r} (expected {RESULT_FORMAT})")
+    version = meta.get("format")
+    if version not in (1, RESULT_FORMAT):
+        raise CheckpointError(f"{meta_path}: unsupported format {version!r} (expected {RESULT_FORMAT})")
+    files = _verified_manifest(meta_path, meta) if version == RESULT_FORMAT else None
+    if files is None:
+        import warnings
+
+        warnings.warn(f"{meta_path}: written by an earlier monge without an integrity manifest; loaded unverified "
+                      f"(save it again to add one)", UserWarning, stacklevel=3)
+    networks = meta.get("networks")
+    if not isinstance(networks, dict):
+        raise CheckpointError(f"{meta_path}: field 'networks' must be an object, got {type(networks).__name__}")
     nets: dict[str, torch.nn.Module | None] = {}
-    for key, config in (meta.get("networks") or {}).items():
+    for key, config in networks.items():
         if config is None:
             nets[key] = None
             continue
@@ -204,23 +328,56 @@ def load_result(path: str | Path, kind: str, *, map_location: Any = "cpu"
             net = build_network(config)
         except Exception as exc:  # noqa: BLE001
             raise CheckpointError(f"{meta_path}: cannot rebuild {key} network ({exc})") from exc
-        load_state_dict_checked(net, path / f"{key}.pt", map_location=map_location)
+        entry = None if files is None else files.get(f"{key}.pt")
+        if files is not None and (not isinstance(entry, dict) or entry.get("network") != key):
+            raise CheckpointError(f"{meta_path}: the manifest records no file for the {key} network")
+        load_state_dict_checked(net, path / f"{key}.pt", map_location=map_location, manifest=entry)
         nets[key] = net
     return meta_path, meta, nets
 
 
-def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: Any = "cpu") -> None:
+def _verified_manifest(meta_path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    from monge._integrity import json_digest
+
+    manifest = meta.get("manifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise CheckpointError(f"{meta_path}: format {RESULT_FORMAT} but no integrity manifest")
+    content = {k: v for k, v in meta.items() if k != "manifest"}
+    if json_digest(content) != manifest.get("content_sha256"):
+        raise CheckpointError(f"{meta_path}: edited after saving (its content does not match the manifest's digest)")
+    return manifest["files"]
+
+
+def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: Any = "cpu",
+                            manifest: dict[str, Any] | None = None) -> None:
     """Load ``file`` (a plain state dict, ``weights_only=True``) into ``net``; :class:`CheckpointError`
-    names the file and the problem when it is missing, corrupt, or does not match the network."""
+    names the file and the problem when it is missing, corrupt, does not match the network, or (given its
+    ``manifest`` entry) does not have the recorded SHA-256, shapes and dtypes."""
+    import io
+
+    from monge._integrity import sha256
+
     file = Path(file)
     if not file.is_file():
         raise CheckpointError(f"{file}: missing")
     try:
-        state = torch.load(file, map_location=map_location, weights_only=True)
+        data = file.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{file}: unreadable ({exc.strerror or exc})") from exc
+    if manifest is not None:
+        found = sha256(data)
+        if found != manifest.get("sha256"):
+            raise CheckpointError(f"{file}: SHA-256 {found[:16]}… does not match the manifest's "
+                                  f"{str(manifest.get('sha256'))[:16]}…: the file was changed, corrupted or swapped "
+                                  f"after saving")
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"{file}: expected a state dict, got {type(state).__name__}")
+    if manifest is not None and _tensor_specs(state) != manifest.get("tensors"):
+        raise CheckpointError(f"{file}: its tensors' shapes or dtypes differ from the manifest's")
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -328,6 +485,8 @@ def get_solver(name: str, **options: Any) -> Any:
     """
     from monge.errors import InvalidInputError
 
+    if not isinstance(name, str):
+        raise InvalidInputError(f"solver must be a registered solver name (a str), got {name!r}")
     key = name.strip().lower()
     if key not in SOLVERS:
         raise UnknownNameError("solver", name, available_solvers())

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from monge._checks import check_positive_int
+from monge._checks import check_generator, check_positive_int
 from monge._compile import compiled_or_eager
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.samplers import Sampler, as_sampler
@@ -58,31 +58,49 @@ def check_choice(solver: str, name: str, value: Any, choices: Sequence[str]) -> 
     return value
 
 
-def check_hidden_sizes(solver: str, hidden_sizes: Any) -> list[int] | None:
-    """``None`` or a non-empty list of positive layer widths, else :class:`InvalidInputError`."""
+def check_hidden_sizes(solver: str, hidden_sizes: Any, *, name: str = "hidden_sizes") -> list[int] | None:
+    """``None`` or a non-empty list (or tuple) of positive integer layer widths, as a list; anything else,
+    including a string such as ``"64"`` (never read as ``[6, 4]``) or a width such as ``64.5`` or ``True``,
+    raises :class:`InvalidInputError` naming the option and the expected form. Every solver's width options
+    go through here (and so do the command line's ``-o name=value``, parsed as JSON)."""
     if hidden_sizes is None:
         return None
-    try:
-        sizes = [int(h) for h in hidden_sizes]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{solver}: hidden_sizes must be a list of positive integers, "
-                                f"got {hidden_sizes!r}") from exc
-    if not sizes or min(sizes) <= 0:
-        raise InvalidInputError(f"{solver}: hidden_sizes must be a non-empty list of positive integers, "
+    import numbers
+
+    def width(h: Any) -> bool:
+        return isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0
+
+    if not isinstance(hidden_sizes, (list, tuple)) or not hidden_sizes or not all(map(width, hidden_sizes)):
+        raise InvalidInputError(f"{solver}: {name} must be a non-empty list of positive integers such as [64, 64], "
                                 f"got {hidden_sizes!r}")
-    return sizes
+    return [int(h) for h in hidden_sizes]
 
 
-def prepare_data(source: Any, target: Any, steps: int, batch_size: int) -> tuple[Sampler, Sampler]:
-    """Validate a fit's arguments and return (source, target) as samplers on one device with one dimension."""
+def prepare_data(source: Any, target: Any, steps: int, batch_size: int,
+                 generator: torch.Generator | None = None) -> tuple[Sampler, Sampler]:
+    """Validate a fit's arguments and return (source, target) as samplers on one device, with one dimension
+    and one training dtype (float32 or float64)."""
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
+    check_generator(generator)
     source, target = as_sampler(source, name="source"), as_sampler(target, name="target")
     if source.dim != target.dim:
         raise DimensionMismatchError(f"source has dimension {source.dim} but target has {target.dim}")
     if source.device != target.device:
         raise InvalidInputError(f"source is on {source.device} but target is on {target.device}")
+    if source.dtype != target.dtype:
+        raise InvalidInputError(f"source samples are {source.dtype} but target samples are {target.dtype}: convert "
+                                f"one of them, or pass dtype= to monge.fit / monge.fit_critic, which converts both")
+    if source.dtype not in TRAINING_DTYPES:
+        raise InvalidInputError(f"samples are {source.dtype}, but training needs float32 or float64 (networks take "
+                                f"the data's dtype); convert the data, or pass dtype=torch.float32 to monge.fit. "
+                                f"Half precision is available inside a step as ENOT's mixed_precision option")
     return source, target
+
+
+TRAINING_DTYPES = (torch.float32, torch.float64)
+"""The dtypes solvers train in: the networks take the data's dtype, and half precision is not stable enough for
+the whole of training (ENOT's ``mixed_precision`` runs the networks' products in bfloat16 inside float32)."""
 
 
 def adam(params: list[nn.Parameter], **kwargs: Any) -> torch.optim.Adam:
@@ -101,6 +119,7 @@ def seeded(build: Any, generator: torch.Generator | None) -> nn.Module:
     at zero (a :class:`~monge.nets.ResidualMap`'s last layer, so the map starts at the identity) stay
     zero. Without a generator the network is built normally from the global RNG.
     """
+    check_generator(generator)
     if generator is None:
         return build()
     with torch.random.fork_rng(devices=[]):

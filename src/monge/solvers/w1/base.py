@@ -10,6 +10,7 @@ Strikes Back! Wasserstein GANs are not Optimal Transport?", NeurIPS 2022) compar
 from __future__ import annotations
 
 import copy
+from functools import partial
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,8 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from monge._checks import check_samples
 from monge.errors import CheckpointError, InvalidInputError
-from monge.solvers.base import Callback, load_result, save_result
+from monge.solvers.base import Callback, load_result, map_samples, meta_field, save_result
 
 GRADIENT_SOURCES: tuple[str, ...] = ("critic", "mover")
 """Where :meth:`W1Result.gradient` comes from: the critic's input gradient (autograd), or a mover network H
@@ -63,47 +63,48 @@ class W1Result:
     def dim(self) -> int:
         return int(self.critic.dim)
 
-    def _checked(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        x = check_samples(x, name=name, dim=self.dim)
-        param = next(self.critic.parameters())
-        if x.device != param.device:
-            raise InvalidInputError(f"{name} is on {x.device} but the critic's parameters are on {param.device}")
-        return x.to(param.dtype)
-
-    def potential(self, x: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
-        """The critic's values f(x), shape (n,), computed in chunks without gradients."""
-        x = self._checked(x, "x")
-        with torch.no_grad():
-            return torch.cat([self.critic(chunk) for chunk in x.split(batch_size)])
+    def potential(self, x: Any, *, batch_size: int = 65536) -> Any:
+        """The critic's values f(x), shape (n,), computed in chunks of ``batch_size``. NumPy in gives NumPy
+        out, a tensor in gives a tensor out, in the input's floating dtype; a tensor that requires grad gets a
+        differentiable output."""
+        return map_samples(self.critic, x, module=self.critic, dim=self.dim, batch_size=batch_size, name="x")
 
     __call__ = potential
 
-    def gradient(self, y: torch.Tensor, *, batch_size: int = 65536) -> torch.Tensor:
-        """∇f(y), shape (n, dim), detached: the critic's input gradient, or (y − H(y))/‖y − H(y)‖ with the
-        mover H when ``gradient_from == "mover"``."""
-        y = self._checked(y, "y")
-        out = []
-        for chunk in y.split(batch_size):
-            if self.gradient_from == "mover":
-                with torch.no_grad():
-                    d = chunk - self.mover(chunk)
-                    out.append(d / d.norm(dim=1, keepdim=True).clamp_min(torch.finfo(d.dtype).tiny))
-                continue
-            with torch.enable_grad():
-                c = chunk.detach().requires_grad_(True)
-                (g,) = torch.autograd.grad(self.critic(c).sum(), c)
-            out.append(g.detach())
-        return torch.cat(out)
+    def gradient(self, y: Any, *, batch_size: int = 65536) -> Any:
+        """∇f(y), shape (n, dim): the critic's input gradient, or (y − H(y))/‖y − H(y)‖ with the mover H when
+        ``gradient_from == "mover"``. Input and output kinds and dtypes as in :meth:`potential`."""
+        return map_samples(self._gradient, y, module=self.critic, dim=self.dim, batch_size=batch_size, name="y")
 
-    def dual_value(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def _gradient(self, chunk: torch.Tensor) -> torch.Tensor:
+        if self.gradient_from == "mover":
+            d = chunk - self.mover(chunk)
+            return d / d.norm(dim=1, keepdim=True).clamp_min(torch.finfo(d.dtype).tiny)
+        track = chunk.requires_grad
+        with torch.enable_grad():
+            c = chunk if track else chunk.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.critic(c).sum(), c, create_graph=track)
+        return g
+
+    def dual_value(self, x: Any, y: Any) -> float:
         """E_y f − E_x f on samples x ~ P, y ~ Q: the critic's W1 estimate on these samples (Ŵ1 of the paper)."""
-        return float(self.potential(y).double().mean() - self.potential(x).double().mean())
+        with torch.no_grad():
+            fx, fy = (torch.as_tensor(self.potential(s)).double().mean() for s in (x, y))
+        return float(fy - fx)
 
     def frozen(self) -> "W1Result":
         """A deep copy whose networks later training cannot change."""
-        return W1Result(solver=self.solver, critic=copy.deepcopy(self.critic), w1_estimate=self.w1_estimate,
-                        history={k: list(v) for k, v in self.history.items()}, settings=dict(self.settings),
-                        steps=self.steps, mover=copy.deepcopy(self.mover), gradient_from=self.gradient_from)
+        return self.to()
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "W1Result":
+        """A copy with the networks on ``device`` and/or in floating ``dtype`` (the original is unchanged)."""
+        import dataclasses
+
+        def moved(net: nn.Module | None) -> nn.Module | None:
+            return None if net is None else copy.deepcopy(net).to(device=device, dtype=dtype)
+
+        return dataclasses.replace(self, critic=moved(self.critic), mover=moved(self.mover),
+                                   history={k: list(v) for k, v in self.history.items()}, settings=dict(self.settings))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -119,12 +120,13 @@ class W1Result:
         meta_path, meta, nets = load_result(path, "W1Result", map_location=map_location)
         if nets.get("critic") is None:
             raise CheckpointError(f"{meta_path}: no critic network")
+        field = partial(meta_field, meta_path, meta)
         try:
-            return cls(solver=meta["solver"], critic=nets["critic"], w1_estimate=float(meta["w1_estimate"]),
-                       history={k: list(v) for k, v in meta.get("history", {}).items()},
-                       settings=meta.get("settings", {}), steps=int(meta.get("steps", 0)),
-                       mover=nets.get("mover"), gradient_from=meta.get("gradient_from", "critic"))
-        except (KeyError, TypeError, ValueError, InvalidInputError) as exc:
+            return cls(solver=field("solver", str), critic=nets["critic"], w1_estimate=field("w1_estimate", float),
+                       history=field("history", dict, default={}), settings=field("settings", dict, default={}),
+                       steps=field("steps", int, default=0), mover=nets.get("mover"),
+                       gradient_from=field("gradient_from", str, default="critic"))
+        except InvalidInputError as exc:
             raise CheckpointError(f"{meta_path}: malformed ({exc})") from exc
 
 

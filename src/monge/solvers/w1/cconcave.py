@@ -15,7 +15,7 @@ the family contains every published pair's ground truth (N ≤ 256), so on that 
 advantage of fit that general-purpose networks lack; on other problems it is a 1-Lipschitz network like any
 other. Leaderboards label it ``c-concave`` and never mix it into the published columns.
 
-Defaults (monge's own, chosen on the MinFunnel pairs D = 2, 8, 32, see the README): K = 512 cones, hard minimum,
+Defaults (monge's own, chosen on the MinFunnel pairs D = 2, 8, 32, see docs/benchmarks.md): K = 512 cones, hard minimum,
 Adam lr 1e-2 with betas (0.9, 0.999), cosine decay of the learning rate to 0 over ``steps`` (the apexes must
 settle to well below the spread of the target mass around them, which a constant rate of 1e-2 does not allow: on
 w1b-funnel:2:256 the cosine was 0.65 at a constant rate and 0.81 after the decay).
@@ -43,7 +43,8 @@ class CConcaveCritic(W1Solver):
     Args:
         n_cones: K, the number of cones (512).
         temperature: 0 for the hard minimum (default); τ > 0 uses the soft minimum.
-        lr, betas: Adam settings (1e-2, (0.9, 0.999)).
+        lr: Adam learning rate (1e-2).
+        betas: Adam betas ((0.9, 0.999)).
         lr_decay: cosine decay of the learning rate to 0 over ``steps`` (True).
     """
 
@@ -72,7 +73,7 @@ class CConcaveCritic(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         apexes = target.sample(self.n_cones, generator)
         critic = ConeCritic(source.dim, self.n_cones, temperature=self.temperature, apexes=apexes,
                             dtype=source.dtype, device=source.device)

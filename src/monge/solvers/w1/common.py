@@ -45,7 +45,7 @@ def prepare_mlp_critic(solver: Any, source: Any, target: Any, steps: int, batch_
     critic from its ``hidden_sizes`` and ``activation``, in the data's dtype and device."""
     from monge.solvers.common import prepare_data
 
-    source, target = prepare_data(source, target, steps, batch_size)
+    source, target = prepare_data(source, target, steps, batch_size, generator)
     critic = mlp_critic(source.dim, solver.hidden_sizes, activation=solver.activation, dtype=source.dtype,
                         device=source.device, generator=generator)
     return source, target, critic

@@ -69,7 +69,8 @@ class WGANGP(_PenaltyWGAN):
         hidden_sizes: critic widths (``None``: two layers of max(128, 2·dim)).
         activation: critic activation (``"relu"``).
         penalty_weight: λ (10).
-        lr, betas: Adam settings (2e-4, (0.9, 0.999)).
+        lr: Adam learning rate (2e-4).
+        betas: Adam betas ((0.9, 0.999)).
     """
 
     paper = ("Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville, 'Improved Training of Wasserstein GANs', "

@@ -111,7 +111,7 @@ class LSOTW1(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
 
         def potential() -> torch.nn.Module:
             return mlp_critic(source.dim, self.hidden_sizes, activation=self.activation, dtype=source.dtype,

@@ -30,7 +30,8 @@ class SortOut(LipschitzCriticSolver):
             max(128, 2·dim)).
         group_size: GroupSort group size (``None``: the layer width, FullSort, the benchmark's; 2 is MaxMin).
             ``None`` needs equal hidden widths.
-        lr, betas: Adam settings (2e-4, (0.9, 0.999)).
+        lr: Adam learning rate (2e-4).
+        betas: Adam betas ((0.9, 0.999)).
     """
 
     paper = "Anil, Lucas, Grosse, 'Sorting out Lipschitz function approximation', ICML 2019"

@@ -71,7 +71,7 @@ class LipschitzCriticSolver(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         sizes = self.hidden_sizes if self.hidden_sizes is not None else default_hidden_sizes(source.dim)
         group_size = self._check_widths(sizes)
         critic = LipschitzMLP(source.dim, sizes, constraint=self.constraint, activation=self.activation,
@@ -102,7 +102,8 @@ class SNGAN(LipschitzCriticSolver):
         hidden_sizes: critic widths (``None``: two layers of max(128, 2·dim)).
         activation: critic activation (``"relu"``; any 1-Lipschitz one of ``SN_ACTIVATIONS``).
         n_power_iterations: power iterations per training step (5, the benchmark's; the SN paper used 1).
-        lr, betas: Adam settings (2e-4, the benchmark's; (0.5, 0.999), the SN paper's setting B).
+        lr: Adam learning rate (2e-4, the benchmark's).
+        betas: Adam betas ((0.5, 0.999), the SN paper's setting B).
     """
 
     paper = ("Miyato, Kataoka, Koyama, Yoshida, 'Spectral Normalization for Generative Adversarial Networks', "

@@ -74,7 +74,7 @@ class _ThreePlayerWGAN(W1Solver):
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim = source.dim
         critic = mlp_critic(dim, self.hidden_sizes, activation=self.activation, dtype=source.dtype,
                             device=source.device, generator=generator)

@@ -58,7 +58,7 @@ from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.loop import train_loop
-from monge.solvers.common import check_betas, mean_of_last, prepare_data, pretrain_identity, seeded
+from monge.solvers.common import check_betas, check_hidden_sizes, mean_of_last, prepare_data, pretrain_identity, seeded
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 POTENTIALS = ("mlp", "icnn")
@@ -142,17 +142,8 @@ class AmortizedConjugate(W2Solver):
             if value <= 0:
                 raise InvalidInputError(f"{who}: {name} must be > 0, got {value!r}")
         betas = check_betas(who, betas)
-        sizes = {}
-        for name, value in (("hidden_sizes", hidden_sizes), ("amortizer_hidden_sizes", amortizer_hidden_sizes)):
-            if value is None:
-                sizes[name] = None
-                continue
-            try:
-                sizes[name] = [int(h) for h in value]
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"{who}: {name} must be a list of positive integers, got {value!r}") from None
-            if not sizes[name] or min(sizes[name]) <= 0:
-                raise InvalidInputError(f"{who}: {name} must be a non-empty list of positive integers, got {value!r}")
+        sizes = {name: check_hidden_sizes(who, value, name=name)
+                 for name, value in (("hidden_sizes", hidden_sizes), ("amortizer_hidden_sizes", amortizer_hidden_sizes))}
         from monge.nets.mlp import _ACTIVATIONS
 
         if activation not in _ACTIVATIONS:
@@ -212,7 +203,7 @@ class AmortizedConjugate(W2Solver):
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose loss was finite) when a loss is not finite.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
 
         f, amortizer = self._build_networks(dim, dtype, device, generator)

@@ -183,7 +183,7 @@ class ENOT(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
 
         def build() -> nn.Module:

@@ -35,7 +35,7 @@ from torch import nn
 from monge.errors import InvalidInputError
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import check_number, prepare_data, seeded
+from monge.solvers.common import check_hidden_sizes, check_number, prepare_data, seeded
 from monge.solvers.loop import train_loop
 
 REGULARIZATIONS = ("entropic", "l2")
@@ -111,11 +111,7 @@ class LSOT(W2Solver):
         self.map_fraction = check_number(who, "map_fraction", map_fraction, positive=True)
         if not 0 < self.map_fraction < 1:
             raise InvalidInputError(f"{who}: map_fraction must be in (0, 1), got {map_fraction!r}")
-        if hidden_sizes is not None:
-            hidden_sizes = [int(h) for h in hidden_sizes]
-            if not hidden_sizes or min(hidden_sizes) <= 0:
-                raise InvalidInputError(f"{who}: hidden_sizes must be a non-empty list of positive widths, got {hidden_sizes}")
-        self.hidden_sizes = hidden_sizes
+        self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.activation = activation
         self.betas = tuple(float(b) for b in betas)
         self.fit_inverse, self.normalize_plan, self.offset_init = bool(fit_inverse), bool(normalize_plan), bool(offset_init)
@@ -180,7 +176,7 @@ class LSOT(W2Solver):
     ) -> W2Result:
         """Train the dual potentials, then the map(s), for ``steps`` Adam steps in total on minibatches of
         ``batch_size`` from each side (the dual and map losses use all batch_size² pairs)."""
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         hidden = self.hidden_sizes or default_hidden_sizes(dim)
         def build(cls: type[torch.nn.Module]) -> torch.nn.Module:

@@ -153,7 +153,7 @@ class Makkuva(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         g = self._network(dim, dtype, device, generator)       # forward map ∇g: P → Q (inner, max)
         f = self._network(dim, dtype, device, generator)       # inverse map ∇f: Q → P (outer, min)

@@ -112,7 +112,7 @@ class ReversedMaximin(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         sizes = self.hidden_sizes or default_hidden_sizes(dim)
         icnn = dict(activation=self.activation, strong_convexity=self.strong_convexity, init_std=self.init_std,

@@ -22,7 +22,7 @@ from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.common import mean_of_last
 from monge.solvers.loop import train_loop
-from monge.solvers.common import check_number, prepare_data, pretrain_identity
+from monge.solvers.common import check_hidden_sizes, check_number, prepare_data, pretrain_identity
 from monge.solvers.w2.lsot import half_sq_dist
 
 
@@ -51,10 +51,7 @@ class _ICNNPairSolver(W2Solver):
             raise InvalidInputError(f"{who}: rank must be a positive integer, got {rank!r}")
         if activation not in ("celu", "softplus"):
             raise InvalidInputError(f"{who}: activation must be 'celu' or 'softplus', got {activation!r}")
-        if hidden_sizes is not None:
-            hidden_sizes = [int(h) for h in hidden_sizes]
-            if not hidden_sizes or min(hidden_sizes) <= 0:
-                raise InvalidInputError(f"{who}: hidden_sizes must be a non-empty list of positive widths, got {hidden_sizes}")
+        hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.hidden_sizes, self.rank, self.activation = hidden_sizes, rank, activation
         self.betas = tuple(float(b) for b in betas)
         self.convexify, self.pretrain_steps = bool(convexify), pretrain_steps
@@ -67,7 +64,7 @@ class _ICNNPairSolver(W2Solver):
 
     def _setup(self, source: Any, target: Any, steps: int, batch_size: int, generator: torch.Generator | None
                ) -> tuple[Sampler, Sampler, DenseICNN, DenseICNN, dict[str, list[float]]]:
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim = source.dim
         kwargs = dict(hidden_sizes=self.hidden_sizes or default_hidden_sizes(dim), rank=self.rank,
                       activation=self.activation, strong_convexity=self.strong_convexity,

@@ -66,7 +66,25 @@ class ConjugateMap(Potential):
 
     def value_and_gradient(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         res = self._solve(y)
-        return res.value, res.argmax
+        if not (torch.is_grad_enabled() and y.requires_grad):
+            return res.value, res.argmax
+        return self._differentiable_in_y(y, res.argmax.detach())
+
+    def _differentiable_in_y(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ψ̄(y) and x*(y) with derivatives in ``y`` (implicit function theorem): ∂x*/∂y = ∇²ψ(x*)⁻¹, ∇ψ̄(y) = x*.
+
+        One Newton step x* − H⁻¹(∇ψ(x*) − y), with x* and the Hessian H held constant, has the value x* (up
+        to the solve's residual, which it reduces) and exactly that derivative in y.
+        """
+        with torch.enable_grad():
+            x_ = x.detach().requires_grad_(True)
+            grad = self.potential.gradient(x_)
+            hessian = torch.stack([torch.autograd.grad(grad[:, k].sum(), x_, retain_graph=k + 1 < self.dim)[0]
+                                   for k in range(self.dim)], dim=1)
+        step = torch.linalg.solve(hessian.detach(), (grad.detach() - y).unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad():
+            value_at_x = self.potential(x)
+        return (x * y).sum(dim=1) - value_at_x, x - step
 
     def config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "potential": self.potential.config(), "max_iter": self.max_iter,
@@ -163,7 +181,7 @@ class TaghvaeiJalali(W2Solver):
 
         Raises :class:`~monge.errors.TrainingDiverged` (with the last finite parameters) on a non-finite loss.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         # ψ lives on ``first``; its conjugate is solved on ``second``.
         first, second = (source, target) if self.direction == "forward" else (target, source)

@@ -43,7 +43,7 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import adam, check_betas, mean_of_last, prepare_data
+from monge.solvers.common import adam, check_betas, check_hidden_sizes, mean_of_last, prepare_data
 from monge.solvers.loop import train_loop
 
 MAPS = ("generator", "discriminator")
@@ -119,13 +119,10 @@ def _init_residual_map_(net: ResidualMap, generator: torch.Generator | None) -> 
 
 # ---------------------------------------------------------------------------------------- shared solver
 def _check_sizes(cls: str, name: str, sizes: Sequence[int] | None) -> list[int]:
-    try:
-        out = [int(h) for h in sizes]  # type: ignore[union-attr]
-        ok = len(out) > 0 and all(h > 0 and h == s for h, s in zip(out, sizes))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidInputError(f"{cls}: {name} must be a non-empty list of positive integers, got {sizes!r}")
+    out = check_hidden_sizes(cls, sizes, name=name)
+    if out is None:
+        raise InvalidInputError(f"{cls}: {name} must be a non-empty list of positive integers such as [64, 64], "
+                                f"got None")
     return out
 
 
@@ -217,7 +214,7 @@ class _AdversarialMap(W2Solver):
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose losses were finite) when a loss is not finite.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         gen, critics = self._build(dim, dtype, device, generator)
         critic_params = [p for c in critics for p in c.parameters()]

@@ -33,7 +33,7 @@ from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import (adam, check_choice, check_nonnegative, check_positive, compiled_or_eager,
+from monge.solvers.common import (adam, check_choice, check_hidden_sizes, check_nonnegative, check_positive, compiled_or_eager,
                                   mean_of_last, prepare_data, pretrain_identity, seeded)
 from monge.solvers.loop import train_loop
 
@@ -56,7 +56,7 @@ class W2GN(W2Solver):
         activation: ``"celu"`` (paper) or ``"softplus"``.
         strong_convexity: β of both potentials (1e-4, benchmark notebooks).
         init_std: std of the initial weights (0.05 = 1/20 as in the W2GN code; the W2 benchmark's DenseICNN
-            uses 0.1, which with ``cycle_weight_x=2`` trains far better on its D = 32 pair: see the README).
+            uses 0.1, which with ``cycle_weight_x=2`` trains far better on its D = 32 pair: see docs/benchmarks.md).
         lr: Adam learning rate for both potentials (1e-3).
         betas: Adam betas (PyTorch default (0.9, 0.999), as in the benchmark notebooks).
         lr_decay: anneal the learning rate to 1 % of ``lr`` over ``steps`` with a cosine schedule (monge's
@@ -74,8 +74,9 @@ class W2GN(W2Solver):
         explicit_gradient: compute ∇ψ with the networks' explicit formula instead of autograd.
         compile: compile the loss (forward and backward) with ``torch.compile`` (opt-in: the first step
             then pays a compilation of 10–20 s on CPU; falls back to eager with a warning if it fails).
-        forward_potential / inverse_potential: use these potentials instead of building DenseICNNs
-            (any :class:`~monge.nets.Potential`; convexify() is called after each step).
+        forward_potential: use this potential instead of building a DenseICNN (any
+            :class:`~monge.nets.Potential`; convexify() is called after each step).
+        inverse_potential: the same for the inverse potential.
     """
 
     paper = ("A. Korotin, V. Egiazarian, A. Asadulaev, A. Safin, E. Burnaev. Wasserstein-2 Generative "
@@ -114,7 +115,7 @@ class W2GN(W2Solver):
             raise InvalidInputError(f"W2GN: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
         if (forward_potential is None) != (inverse_potential is None):
             raise InvalidInputError("W2GN: pass both forward_potential and inverse_potential, or neither")
-        self.hidden_sizes = None if hidden_sizes is None else [int(h) for h in hidden_sizes]
+        self.hidden_sizes = check_hidden_sizes("W2GN", hidden_sizes)
         self.rank, self.activation, self.strong_convexity, self.init_std = rank, activation, strong_convexity, init_std
         self.lr, self.betas, self.lr_decay = float(lr), tuple(float(b) for b in betas), bool(lr_decay)
         self.cycle_weight, self.cycle_weight_x, self.l1_penalty = float(cycle_weight), float(cycle_weight_x), float(l1_penalty)
@@ -184,7 +185,7 @@ class W2GN(W2Solver):
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose loss was finite) when a loss is not finite.
         """
-        source, target = prepare_data(source, target, steps, batch_size)
+        source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
 
         psi, psi_bar = self._build_networks(dim, dtype, device, generator)
