@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib as _importlib
 
-__version__ = "0.1.0"
+from monge._version import __version__
 
 _PUBLIC: dict[str, str] = {
     # fitting

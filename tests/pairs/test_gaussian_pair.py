@@ -119,13 +119,14 @@ def _closed_form_identity_l2_uvp(pair: GaussianPair) -> float:
     return float(100.0 * (np.trace(ia @ cs @ ia.T) + residual @ residual) / np.trace(ct))
 
 
-FLOOR_CASES = [(d, s) for d in range(1, 13) for s in range(80)] + [
-    (d, s) for d in (16, 24, 32, 48, 64, 128) for s in range(10)]
+FLOOR_CASES = [(d, s) for d in range(1, 13) for s in range(40)] + [
+    (d, s) for d in (16, 32, 64, 128) for s in range(4)]
 
 
 def test_identity_l2_uvp_is_at_least_the_floor_for_every_dim_and_seed():
-    """The guarantee of the class docstring, in closed form (Bures map), over 1 020 pairs: every dimension
-    1–12 with seeds 0–79, and dimensions up to 128 with seeds 0–9. Pairs below the floor in the W2GN construction
+    """The guarantee of the class docstring, in closed form (Bures map), over 496 pairs: every dimension
+    1–12 with seeds 0–39, and dimensions 16–128 with seeds 0–3 (a run over 1 020 pairs, seeds 0–79, found the
+    same). Pairs below the floor in the W2GN construction
     are lifted to exactly 20 %; the others keep it unchanged (centred target)."""
     assert MIN_IDENTITY_L2_UVP == 10.0 and LIFTED_IDENTITY_L2_UVP == 20.0
     lifted: list[int] = []
@@ -140,7 +141,7 @@ def test_identity_l2_uvp_is_at_least_the_floor_for_every_dim_and_seed():
             assert value == pytest.approx(LIFTED_IDENTITY_L2_UVP, rel=1e-9), (dim, seed)
     # only degenerate low-dimensional draws change: every D = 1 pair (equal covariances), about one D = 2 seed in
     # five, a few D = 3 ones, and no pair of D >= 4 here
-    assert lifted.count(1) == 80 and 8 < lifted.count(2) < 30 and lifted.count(3) < 8 and max(lifted) == 3
+    assert lifted.count(1) == 40 and 3 < lifted.count(2) < 16 and lifted.count(3) < 5 and max(lifted) == 3
 
 
 def test_pairs_above_the_floor_keep_the_w2gn_construction():

@@ -182,6 +182,11 @@ class _PoisonedSampler(Sampler):
         self.dim, self.dtype, self.device = dim, torch.float32, torch.device("cpu")
         self.calls, self.bad_call = 0, bad_call
 
+    def sample(self, n, generator=None):
+        # Sampler.sample refuses non-finite samples (monge.errors.NonFiniteError); this test needs the NaN to reach
+        # the training loss, as a numerical accident inside a step would.
+        return self._sample(n, generator)
+
     def _sample(self, n, generator):
         self.calls += 1
         out = torch.randn(n, self.dim, generator=generator)

@@ -34,21 +34,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _version() -> str:
-    try:
-        import monge
+    from monge._version import __version__
 
-        return str(getattr(monge, "__version__", None) or _dist_version())
-    except Exception:  # noqa: BLE001
-        return _dist_version()
-
-
-def _dist_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("monge")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def error_line(exc: BaseException) -> str:

@@ -97,7 +97,7 @@ def build_mixture_pair(
                             generator=torch.Generator().manual_seed(2 * seed + version), callback=step_callback)
         _atomic_save(result.forward_potential.state_dict(), folder / f"{dim}_v{version}.pt")
         settings = result.settings
-    from monge import __version__
+    from monge._version import __version__
 
     construction = {
         "format": CONSTRUCTION_FORMAT, "family": folder.name, "dim": dim, "n_input": n_input,

@@ -228,8 +228,8 @@ def save_result(path: str | Path, kind: str, nets: dict[str, torch.nn.Module | N
     """
     import io
 
-    from monge import __version__
     from monge._integrity import json_digest, sha256
+    from monge._version import __version__
 
     path = _result_folder(path, create=True)
     meta = {"format": RESULT_FORMAT, "kind": kind, "monge_version": __version__, "torch_version": torch.__version__,
