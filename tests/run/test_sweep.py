@@ -347,8 +347,7 @@ def test_w2_hd_example_sweep_loads_and_pair_root_can_be_replaced(tmp_path):
     moved = tmp_path / "deep" / "er" / "still" / "w2-hd.toml"
     moved.parent.mkdir(parents=True)
     moved.write_text(example.read_text())  # its relative pair_root no longer points at the data
-    line = next(i for i, text in enumerate(moved.read_text().splitlines(), 1) if text.startswith("pairs ="))
-    with pytest.raises(InvalidInputError, match=rf"w2-hd.toml, line {line}, pairs\[0\]: root .*: not a directory"):
+    with pytest.raises(InvalidInputError, match=r"w2-hd.toml, pairs\[0\]: root .*: not a directory"):
         load_sweep(moved)
     spec = load_sweep(moved, pair_root=root)
     assert len(spec.runs) == 30 and {r.pair_root for r in spec.runs} == {str(root.resolve())}
@@ -433,7 +432,7 @@ def test_device_setting_is_checked_and_resolved_where_the_run_trains(tmp_path):
             validate_configs([cuda])
     bad = tmp_path / "bad.toml"
     bad.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "tpu"'))
-    with pytest.raises(InvalidInputError, match=r"bad.toml, line 4, device: device must be"):
+    with pytest.raises(InvalidInputError, match=r"bad.toml, device: device must be .*got 'tpu'"):
         load_sweep(bad)
     good = tmp_path / "good.toml"
     good.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "auto"'))
