@@ -61,6 +61,12 @@ def test_cli_flags_are_overrides_validated_by_the_same_schema():
         get_preset("quick").configs(steps=0)
     with pytest.raises(Exception, match="batch_size must be a positive integer, got -2"):
         get_preset("quick").configs(batch_size=-2)
+    with pytest.raises(Exception, match="eval_every must be a positive integer, got 0"):
+        get_preset("quick").configs(eval_every=0)
+    with pytest.raises(Exception, match="seed must be an integer >= 0, got -1"):
+        get_preset("quick").configs(seeds=[-1])
+    with pytest.raises(Exception, match="time budget must be a positive number of seconds, got -5"):
+        get_preset("quick").configs(time_budget_s=-5.0)
 
 
 def test_toml_falls_back_to_tomli_on_python_3_10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

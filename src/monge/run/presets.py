@@ -64,8 +64,12 @@ class Preset:
                **({} if pair_root is None else {"pair_root": str(pair_root)})}
         try:
             model = validate(SweepFile, raw)
-        except SweepConfigError as exc:  # name the flag's value, as the CLI user wrote it
-            raise InvalidInputError(f"{str(exc.key).rpartition('.')[2]} {exc.problem}") from None
+        except SweepConfigError as exc:  # name the field as RunConfig does, the value as the caller gave it
+            leaf = str(exc.key).rpartition(".")[2].partition("[")[0]
+            if leaf == "minutes":
+                raise InvalidInputError(f"time budget must be a positive number of seconds, got {seconds!r}") from None
+            name = {"every": "eval_every", "samples": "eval_samples", "seeds": "seed", "pairs": "pair"}.get(leaf, leaf)
+            raise InvalidInputError(f"{name} {exc.problem}") from None
         runs = expand_runs(model, raw, check=False, default_label=False)
         return runs if seconds is None else [replace(r, time_budget_s=seconds) for r in runs]  # exact seconds
 
