@@ -20,6 +20,7 @@ FORBIDDEN = {
     "pairs": {"solvers", "run", "plot", "cli", "apps"},
     "metrics": {"run", "plot", "cli", "apps"},
     "plot": {"run", "cli", "apps"},
+    "config": {"run", "plot", "cli", "apps", "api", "estimator"},
     "run": {"cli", "apps"},
     "apps": {"cli"},
 }

@@ -316,7 +316,7 @@ def test_cli_rerun_of_a_finished_sweep_runs_nothing_and_bad_files_are_named(refe
     bad.write_text(SWEEP_FILE.replace('name = "enot"', 'name = "entot"'))
     assert main(["sweep", str(bad), "--db", str(tmp_path / "x.sqlite")]) == 1
     err = capsys.readouterr().err
-    assert "bad.toml, line" in err and "solvers[1].name" in err and "entot" in err
+    assert "bad.toml, solvers[1].name: unknown solver 'entot'" in err
     assert not (tmp_path / "x.sqlite").exists()
     assert main(["sweep", str(sweep_file), "--executor", "slurm", "--db", str(tmp_path / "x.sqlite")]) == 1
     assert "--executor must be local or ray" in capsys.readouterr().err
@@ -347,8 +347,7 @@ def test_w2_hd_example_sweep_loads_and_pair_root_can_be_replaced(tmp_path):
     moved = tmp_path / "deep" / "er" / "still" / "w2-hd.toml"
     moved.parent.mkdir(parents=True)
     moved.write_text(example.read_text())  # its relative pair_root no longer points at the data
-    line = next(i for i, text in enumerate(moved.read_text().splitlines(), 1) if text.startswith("pairs ="))
-    with pytest.raises(InvalidInputError, match=rf"w2-hd.toml, line {line}, pairs\[0\]: root .*: not a directory"):
+    with pytest.raises(InvalidInputError, match=r"w2-hd.toml, pairs\[0\]: root .*: not a directory"):
         load_sweep(moved)
     spec = load_sweep(moved, pair_root=root)
     assert len(spec.runs) == 30 and {r.pair_root for r in spec.runs} == {str(root.resolve())}
@@ -433,7 +432,7 @@ def test_device_setting_is_checked_and_resolved_where_the_run_trains(tmp_path):
             validate_configs([cuda])
     bad = tmp_path / "bad.toml"
     bad.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "tpu"'))
-    with pytest.raises(InvalidInputError, match=r"bad.toml, line 4, device: device must be"):
+    with pytest.raises(InvalidInputError, match=r"bad.toml, device: device must be .*got 'tpu'"):
         load_sweep(bad)
     good = tmp_path / "good.toml"
     good.write_text(SWEEP_FILE.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndevice = "auto"'))
