@@ -162,7 +162,7 @@ def test_a_progress_bar_in_tqdm_mode():
     from monge.solvers.progress import ProgressBar
     from monge.solvers import get_solver
 
-    pair, xs, xt = gaussian_data(n=200)
+    _, xs, xt = gaussian_data(n=200)
     stream = io.StringIO()
     seen = []
     with ProgressBar("enot", seen.append, backend="tqdm", file=stream) as bar:
