@@ -350,3 +350,22 @@ def test_running_rows_of_dead_processes_are_marked_interrupted(tmp_path):
         assert store.reap_orphans(stale_after_s=-1) == [remote]             # stale remote heartbeat
         statuses = {row["id"]: row["status"] for row in store.leaderboard()}
         assert statuses == {mine: "running", orphan: "interrupted", remote: "interrupted"}
+
+
+def test_training_runs_write_a_heartbeat(tmp_path, monkeypatch):
+    """A bench run refreshes its heartbeat while it trains (every HEARTBEAT_EVERY_S; 0 here), so that a run of
+    another host is not taken for interrupted between sparse evaluations."""
+    import monge.run.runner as runner
+
+    beats: list[int] = []
+    real = ResultStore.heartbeat
+    monkeypatch.setattr(runner, "HEARTBEAT_EVERY_S", 0.0)
+    monkeypatch.setattr(ResultStore, "heartbeat", lambda self, run_id: (beats.append(run_id), real(self, run_id)))
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        [summary] = runner.run_bench([runner.RunConfig(solver="enot", pair="gaussian:2", steps=12, batch_size=16,
+                                                       solver_options={"hidden_sizes": [8]})], store, progress=False)
+        assert len(beats) >= 12 and set(beats) == {summary.run_id}
+        row = store.conn.execute("SELECT heartbeat_at, status FROM runs").fetchone()
+        assert row["heartbeat_at"] is not None and row["status"] == "finished"
+        store.heartbeat(summary.run_id)                      # a finished run is left as it is
+        assert store.reap_orphans(stale_after_s=-1) == []

@@ -29,6 +29,9 @@ from monge.run.worker import cell_key
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _MAX_LOSS_POINTS = 500
+HEARTBEAT_EVERY_S = 60.0
+"""A training run writes its ``heartbeat_at`` this often (:data:`monge.run.store.STALE_AFTER_S` is 30 times as
+long), so a run of another host is not taken for interrupted between sparse evaluations."""
 GARBAGE_FACTOR = 100.0
 """A W2 map whose forward L2-UVP is more than this many times the identity map's (and more than
 :data:`GARBAGE_FLOOR`) is garbage, not a result."""
@@ -417,6 +420,9 @@ class StoreLog:
     def log_losses(self, records: list[tuple[int, dict[str, float]]]) -> None:
         self.store.log_losses(self.run_id, records)
 
+    def heartbeat(self) -> None:
+        self.store.heartbeat(self.run_id)
+
 
 class MemoryLog:
     """Where a sweep worker's evaluations and losses go: kept in memory (and in its checkpoints) and sent to
@@ -431,6 +437,9 @@ class MemoryLog:
 
     def log_losses(self, records: list[tuple[int, dict[str, float]]]) -> None:
         self.losses.extend((int(step), dict(logs)) for step, logs in records)
+
+    def heartbeat(self) -> None:
+        """Nothing: the sweep driver, not the worker, owns the database."""
 
 
 class RunTracker:
@@ -448,6 +457,7 @@ class RunTracker:
         self.eval_every_s = cfg.time_budget_s / 5 if self.interval == 0 and cfg.time_budget_s else None
         self.next_eval_s = self.eval_every_s
         self.loss_buffer: list[tuple[int, dict[str, float]]] = []
+        self.last_heartbeat = time.perf_counter()
         self.start = time.perf_counter()
         self.excluded = 0.0  # seconds spent evaluating/storing inside the training loop
         self.prior_train_time = 0.0  # training seconds of earlier attempts (resumed runs)
@@ -572,6 +582,9 @@ class RunTracker:
             key = "loss" if "loss" in logs else next(iter(logs))
             self.loss_text = f"{key} {_fmt(logs[key])}"
         self.bar.update(self.task, completed=step, total=progress.steps, info=self._info())
+        if t0 - self.last_heartbeat >= HEARTBEAT_EVERY_S:
+            self.log.heartbeat()                 # the run is alive (ResultStore.reap_orphans, other hosts)
+            self.last_heartbeat = t0
         self.excluded += time.perf_counter() - t0
         train_time = self.train_time()
         over_budget = self.cfg.time_budget_s is not None and train_time >= self.cfg.time_budget_s

@@ -383,6 +383,11 @@ class ResultStore:
             if cur.rowcount != 1:
                 raise StoreError(f"results database {self.path}: no run with id {run_id}")
 
+    def heartbeat(self, run_id: int) -> None:
+        """Record that run ``run_id`` is still training (its ``heartbeat_at``; see :meth:`reap_orphans`)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (_now(), int(run_id)))
+
     def reap_orphans(self, *, stale_after_s: float = STALE_AFTER_S) -> list[int]:
         """Mark ``interrupted`` every ``running`` run whose process is gone, and return their ids.
 
