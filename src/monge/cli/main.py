@@ -343,17 +343,20 @@ app.add_typer(pairs_app, name="pairs")
 @pairs_app.command("list")
 @_handle_errors
 def pairs_list() -> None:
-    """Describe every pair family: its spec pattern, whether it needs --pair-root, and its source."""
+    """Describe every pair family: its spec pattern, its construction version, whether it needs --pair-root, and
+    its source."""
     from rich.table import Table
 
     from monge.pairs import describe_pair_families
 
     table = Table(title="pair families", show_lines=True)
     table.add_column("spec")
+    table.add_column("version")
     table.add_column("needs --pair-root")
     table.add_column("description and source")
     for family in describe_pair_families():
-        table.add_row(str(family["pattern"]), "yes" if family["needs_root"] else "no", str(family["description"]))
+        table.add_row(str(family["pattern"]), str(family["version"]), "yes" if family["needs_root"] else "no",
+                      str(family["description"]))
     _console().print(table)
 
 
