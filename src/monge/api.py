@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence, Union
 
+import numpy as np
 import torch
 
 from monge._checks import check_generator
 from monge.errors import InvalidInputError
 from monge.samplers import Empirical, PushForward, Sampler
 from monge.solvers import W1Result, W2Result, get_solver
+from monge.solvers.base import Callback
+
+Data = Union[Sampler, torch.Tensor, np.ndarray, Sequence[Sequence[float]]]
+"""What ``fit`` takes as source or target: a sampler, or ``(n, dim)`` samples as a tensor, an array or nested lists."""
 
 DEFAULT_STEPS = 5000
 """Training steps of a fit given neither ``steps`` nor ``time_budget``."""
 
 
-def fit(source: Any, target: Any, *, solver: str = "auto", steps: int | None = None, time_budget: float | None = None,
-        batch_size: int = 1024, generator: torch.Generator | None = None, callback: Any = None,
+def fit(source: Data, target: Data, *, solver: str = "auto", steps: int | None = None,
+        time_budget: float | None = None, batch_size: int = 1024, generator: torch.Generator | None = None,
+        callback: Callback | None = None,
         device: str | torch.device | None = None, dtype: torch.dtype | None = None, progress: bool = False,
         **options: Any) -> W2Result:
     """Fit a transport map from ``source`` to ``target`` with a registered solver.
@@ -47,9 +53,9 @@ def fit(source: Any, target: Any, *, solver: str = "auto", steps: int | None = N
                   generator=generator, callback=callback, device=device, dtype=dtype, progress=progress)
 
 
-def fit_critic(source: Any, target: Any, *, solver: str = "wgan-lp", steps: int | None = None,
+def fit_critic(source: Data, target: Data, *, solver: str = "wgan-lp", steps: int | None = None,
                time_budget: float | None = None, batch_size: int = 1024, generator: torch.Generator | None = None,
-               callback: Any = None, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+               callback: Callback | None = None, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
                progress: bool = False, **options: Any) -> W1Result:
     """Fit a distance-cost (W1) critic between ``source`` (P) and ``target`` (Q) with a registered W1 solver.
 
