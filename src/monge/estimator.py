@@ -29,14 +29,9 @@ try:
     from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
     from sklearn.utils import check_random_state
     from sklearn.utils.validation import check_array, check_is_fitted
+    from sklearn.utils.validation import validate_data as _validate_data        # scikit-learn >= 1.6
 except ImportError:  # pragma: no cover - exercised only without the extra
-    raise MissingDependencyError("scikit-learn", "sklearn", "monge.OTMap") from None
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-    def _validate_data(estimator: Any, X: Any, *, reset: bool, **kwargs: Any) -> Any:
-        return estimator._validate_data(X, reset=reset, **kwargs)
+    raise MissingDependencyError("scikit-learn>=1.6", "sklearn", "monge.OTMap") from None
 
 _FLOATS = (np.float64, np.float32)
 
@@ -154,9 +149,7 @@ class OTMap(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
             return checked
-        if reset:
-            return _validate_data(self, data, reset=True, dtype=_FLOATS)
-        return _validate_data(self, data, reset=False, dtype=_FLOATS)
+        return _validate_data(self, data, reset=reset, dtype=_FLOATS)
 
     def _check_target(self, Y: Any) -> Any:
         if isinstance(Y, torch.Tensor):
