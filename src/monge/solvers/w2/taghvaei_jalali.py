@@ -78,13 +78,11 @@ class ConjugateMap(Potential):
         """
         with torch.enable_grad():
             x_ = x.detach().requires_grad_(True)
-            grad = self.potential.gradient(x_)
+            value_at_x, grad = self.potential.value_and_gradient(x_)
             hessian = torch.stack([torch.autograd.grad(grad[:, k].sum(), x_, retain_graph=k + 1 < self.dim)[0]
                                    for k in range(self.dim)], dim=1)
         step = torch.linalg.solve(hessian.detach(), (grad.detach() - y).unsqueeze(-1)).squeeze(-1)
-        with torch.no_grad():
-            value_at_x = self.potential(x)
-        return (x * y).sum(dim=1) - value_at_x, x - step
+        return (x * y).sum(dim=1) - value_at_x.detach(), x - step
 
     def config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "potential": self.potential.config(), "max_iter": self.max_iter,
