@@ -29,8 +29,9 @@ from pathlib import Path
 import torch
 
 from monge.run.executors import LocalExecutor, default_workers
-from monge.run.runner import RunConfig, run_bench
-from monge.run.store import ResultStore
+from monge.config.run import RunConfig
+from monge.results import ResultStore
+from monge.run.runner import run_bench
 from monge.run.sweep import run_sweep
 
 

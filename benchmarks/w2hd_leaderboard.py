@@ -14,8 +14,7 @@ import argparse
 from pathlib import Path
 
 from monge.pairs.w2bench import published_l2_uvp
-from monge.run.export import run_records
-from monge.run.store import ResultStore
+from monge.results import ResultStore, run_records
 
 
 def _fmt(value: float | None) -> str:

@@ -39,8 +39,8 @@ _PUBLIC: dict[str, str] = {
 __all__ = ["__version__", *_PUBLIC]
 
 
-_SUBPACKAGES = frozenset({"samplers", "nets", "conjugate", "solvers", "pairs", "metrics", "plot", "run", "apps",
-                          "cli", "api", "estimator", "errors"})
+_SUBPACKAGES = frozenset({"samplers", "nets", "conjugate", "solvers", "pairs", "metrics", "plot", "config", "results",
+                          "report", "run", "apps", "cli", "api", "estimator", "errors"})
 
 
 def __getattr__(name: str) -> object:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from monge.cli.main import app, main, parse_option
 from monge.errors import InvalidInputError
-from monge.run.store import ResultStore
+from monge.results import ResultStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--steps", "30", "--batch-size", "64", "--eval-every", "10", "--option", "hidden_sizes=[16, 16]",
@@ -45,7 +45,7 @@ def test_bench_writes_rows(bench_dir):
         assert {"l2_uvp_fwd", "l2_uvp_inv", "cos_fwd"} <= metrics
         assert "w2_ratio" in {e["metric"] for e in store.evals(runs[1]["id"])}
     # the leaderboard is printed on stdout
-    assert "monge leaderboard" in result.stdout and "gaussian:2" in result.stdout and "W2×" in result.stdout
+    assert "monge leaderboard" in result.stdout and "gaussian:2" in result.stdout and "W2 ratio" in result.stdout
 
 
 def test_bench_writes_png_plots(bench_dir):
@@ -102,7 +102,9 @@ def test_results_export_markdown_csv_and_json(bench_dir):
     assert lines[header + 1].startswith("|---:|---|---|---:|---|")
     body = [line for line in lines[header + 2:] if line.startswith("| ")]
     assert len(body) == 2 and "| finished |" in body[0] and "[green]" not in result.stdout
-    assert "W2×" in body[1]
+    headers = [h.strip() for h in lines[header].strip("|").split("|")]
+    toy = [c.strip() for c in body[1].strip("|").split("|")]
+    assert toy[2] == "toy:swiss_roll" and toy[headers.index("W2 ratio final")] != "—"
     result = runner.invoke(app, ["results", "--db", db, "--format", "xml"])
     assert result.exit_code == 1 and "unknown output format 'xml'; available: csv, json, markdown, table" in result.output
 
@@ -127,7 +129,7 @@ def test_preset_overridden_by_flags(tmp_path):
     assert result.exit_code == 0, result.output
     with ResultStore(db) as store:
         runs = store.runs()
-    from monge.run.presets import get_preset
+    from monge.config.preset import get_preset
 
     assert sorted((r["pair"], r["seed"], r["steps_requested"]) for r in runs) == [("gaussian:2", 1, 5), ("gaussian:2", 2, 5)]
     assert all(r["batch_size"] == get_preset("quick").batch_size for r in runs)

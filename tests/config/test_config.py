@@ -12,8 +12,8 @@ import pytest
 from monge.config import PresetFile, SweepFile, load_preset, preset_names, validate
 from monge.config.loader import read_config, toml_module
 from monge.errors import SweepConfigError
-from monge.run.presets import PRESETS, get_preset
-from monge.run.sweep_config import load_sweep
+from monge.config.preset import PRESETS, get_preset
+from monge.config.sweep import load_sweep
 
 
 def test_every_preset_name_is_a_bundled_file():

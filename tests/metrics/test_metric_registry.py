@@ -11,7 +11,7 @@ from monge.errors import InvalidInputError, UnknownNameError
 from monge.metrics import METRICS, best_value, metric_direction, metric_info, register_metric
 from monge.metrics.registry import DIRECTIONS
 from monge.run import ResultStore, RunConfig, run_bench
-from monge.run.export import records_csv, run_records
+from monge.results import records_table, run_records, to_csv
 from monge.solvers import SOLVERS
 
 
@@ -58,7 +58,7 @@ def test_best_follows_the_declared_direction_in_the_store_and_the_csv(tmp_path, 
         store.finish_run(run, "finished", steps_done=4)
         (row,) = store.leaderboard()
     record = run_records([row])[0]
-    parsed = next(csv.DictReader(io.StringIO(records_csv([record]))))
+    parsed = next(csv.DictReader(io.StringIO(to_csv(records_table([row])))))
     assert row["final"][name] == 2.5 and float(parsed[f"final_{name}"]) == 2.5
     expected = {"lower": 1.0, "higher": 3.0, "none": None}[info.direction]
     assert row["best"].get(name) == expected
@@ -73,11 +73,9 @@ def test_best_follows_the_declared_direction_in_the_store_and_the_csv(tmp_path, 
 
 def test_cost_error_is_lower_is_better():
     """The reported bug: ``best_cost_error`` was the worst value (``"cost_error".startswith("cos")``)."""
-    from monge.run.store import higher_is_better
-
-    assert metric_direction("cost_error") == "lower" and not higher_is_better("cost_error")
+    assert metric_direction("cost_error") == "lower"
     assert best_value("cost_error", [925.9, 937.9, 941.4, 951.7]) == 925.9
-    assert metric_direction("cos_fwd") == "higher" and higher_is_better("cos_fwd")
+    assert metric_direction("cos_fwd") == "higher"
     assert best_value("cos_fwd", [0.2, None, float("nan"), 0.9, 0.5]) == 0.9
     assert best_value("l2_uvp_fwd", [None, float("inf")]) is None
     assert best_value("cost_true", [1.0, 2.0]) is None and best_value("no_such_metric", [1.0]) is None

@@ -100,7 +100,8 @@ def test_bench_and_report_draw_the_same_figure_with_baselines(tmp_path, monkeypa
     """``monge bench --out`` (run_bench) and ``monge report`` both call monge.plot.plot_convergence with the pair's
     trained runs and its baseline rows."""
     import monge.plot
-    from monge.run.report import write_report
+    import monge.run.runner
+    from monge.report import write_report
 
     calls = []
     original = monge.plot.plot_convergence
@@ -110,6 +111,7 @@ def test_bench_and_report_draw_the_same_figure_with_baselines(tmp_path, monkeypa
         return original(store, run_ids, path, **kwargs)
 
     monkeypatch.setattr(monge.plot, "plot_convergence", recording)
+    monkeypatch.setattr(monge.run.runner, "plot_convergence", recording)
     cfg = RunConfig("w2gn", "gaussian:2", solver_options=dict(SOLVERS["w2gn"].smoke_options), steps=4, batch_size=32,
                     eval_every=2, eval_samples=256)
     with ResultStore(tmp_path / "r.sqlite") as store:

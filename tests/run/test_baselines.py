@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monge.run.runner import RunConfig, run_bench
-from monge.run.store import ResultStore
+from monge.config.run import RunConfig
+from monge.run.runner import run_bench
+from monge.results import ResultStore
 
 
 @pytest.fixture()

@@ -12,9 +12,11 @@ import pytest
 from monge.errors import InvalidInputError
 from monge.pairs import pair_version
 from monge.run import ResultStore, RunConfig, run_bench
-from monge.run.runner import find_reusable_run, pair_label, run_key, stored_pair_version
+from monge.config.run import run_key
+from monge.results.rows import pair_label, stored_pair_version
+from monge.run.runner import find_reusable_run
 from monge.run.sweep import plan_cells
-from monge.run.worker import cell_key
+from monge.config.run import cell_key
 from monge.solvers import SOLVERS
 
 SMALL = dict(steps=4, batch_size=32, eval_every=2, eval_samples=256)
@@ -158,7 +160,7 @@ def test_runs_of_the_old_gaussian_pairs_are_not_reused_and_are_labelled(tmp_path
     assert pair_label({"pair": "gaussian:2"}) == "gaussian:2"  # a summary of this session (no stored config)
     hand_made = {"pair": "gaussian:2", "config": {"note": "no run config"}}
     assert stored_pair_version(hand_made) is None and pair_label(hand_made) == "gaussian:2"
-    from monge.run.export import run_records
+    from monge.results import run_records
 
     versions = {r["run_id"]: r["pair_version"] for r in run_records(rows.values())}
     assert versions == {old: 1, fresh.run_id: 2}
@@ -168,7 +170,7 @@ def test_report_keeps_old_gaussian_runs_apart(tmp_path):
     import torch
 
     from monge.pairs import make_pair
-    from monge.run.report import render_report
+    from monge.report import render_report
     from monge.solvers import get_solver
 
     pair = make_pair("gaussian:2")
@@ -190,5 +192,5 @@ def test_report_keeps_old_gaussian_runs_apart(tmp_path):
     assert "1.5 ± 0.707" in text and "2.5 ± 0.707" in text
     # 2-D maps: drawn for the current construction; an old run's samples cannot be redrawn, which a note says
     assert 'alt="run 1: w2gn on gaussian:2 (seed 0)"' in text and 'alt="run 2: w2gn on gaussian:2 (seed 1)"' in text
-    note = "the run was made on version 1 of pair &#x27;gaussian:2&#x27; and this monge builds version 2"
+    note = "the run was made on version 1 of pair &#39;gaussian:2&#39; and this monge builds version 2"
     assert text.count(note) == 2

@@ -11,8 +11,9 @@ from torch import nn
 
 from monge.errors import InvalidInputError, TrainingDiverged, UnknownNameError
 from monge.nets.base import NETWORKS, Potential
-from monge.run import PRESETS, ResultStore, RunConfig, get_preset, leaderboard_table, run_bench
-from monge.run.runner import summaries_from_store
+from monge.results import leaderboard_tables, to_rich
+from monge.run import PRESETS, ResultStore, RunConfig, get_preset, run_bench
+from monge.results import summaries_from_store
 from monge.solvers.base import SOLVERS, Progress, W2Result, W2Solver
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -262,12 +263,13 @@ def test_progress_bar_and_leaderboard_table(tmp_path):
     console = Console(record=True, width=220, force_terminal=False)
     with ResultStore(tmp_path / "r.sqlite") as store:
         summaries = run_bench([_cfg(), _cfg(pair="toy:swiss_roll", steps=5)], store, progress=True, console=console)
-        console.print(leaderboard_table(summaries))
+        for table in leaderboard_tables(summaries):
+            console.print(to_rich(table))
         text = console.export_text()
-        assert "test-linear" in text and "gaussian:2" in text and "W2×" in text and "finished" in text
+        assert "test-linear" in text and "gaussian:2" in text and "W2 ratio final" in text and "finished" in text
         # the same table from stored rows
         console2 = Console(record=True, width=220)
-        console2.print(leaderboard_table(store.leaderboard()))
+        console2.print(to_rich(leaderboard_tables(store.leaderboard())[0]))
         assert f"{summaries[0].final['l2_uvp_fwd']:.3g}" in console2.export_text()
 
 
@@ -301,7 +303,8 @@ def test_presets():
 
 def test_a_resumed_run_counts_the_wall_and_training_time_of_its_earlier_attempt(tmp_path):
     from monge.run.checkpoint import Checkpoint
-    from monge.run.runner import MemoryLog, NullProgress, RunTracker, build_runs, execute_run
+    from monge.run.runner import build_runs
+    from monge.run.tracker import MemoryLog, NullProgress, RunTracker, execute_run
 
     cfg = RunConfig(solver="w2gn", pair="gaussian:2", steps=60, batch_size=32, eval_every=30, eval_samples=256,
                     solver_options={"hidden_sizes": [8, 8], "pretrain_steps": 0})
@@ -338,14 +341,14 @@ def test_a_garbage_map_is_stored_as_diverged_and_flagged(tmp_path):
         store.log_eval(old, 10, 1.0, {"l2_uvp_fwd": 2.7e12, "cos_fwd": 0.01})
         store.finish_run(old, "finished", steps_done=10)
         rows = store.leaderboard()
-    from monge.run.export import run_records
-    from monge.run.runner import _status_cell, garbage_flag
+    from monge.results import run_records
+    from monge.results.rows import garbage_flag, status_of
 
     flags = {r["run_id"]: r["flag"] for r in run_records(rows)}
     assert flags[good.run_id] is None and "garbage map" in flags[old]
     assert flags[bad.run_id] is None                      # already stored as diverged, with its reason as error
     old_row = next(r for r in rows if r["id"] == old)
-    assert "garbage map" in _status_cell({**old_row, "final": old_row["final"]})
+    assert "garbage map" in status_of({**old_row, "final": old_row["final"]})
     assert garbage_flag({"l2_uvp_fwd": 500.0, "l2_uvp_fwd_identity": 0.1}) is None     # the 1000 % floor
     assert garbage_flag({"l2_uvp_fwd": 5000.0, "l2_uvp_fwd_identity": 30.0})
 

@@ -17,10 +17,10 @@ import torch
 
 from monge.errors import InvalidInputError
 from monge.run.executors import LocalExecutor, ProgressEvent, make_executor
-from monge.run.runner import RunConfig
-from monge.run.store import ResultStore
+from monge.config.run import RunConfig
+from monge.results import ResultStore
 from monge.run.sweep import plan_cells, run_sweep, sweep_summary_lines
-from monge.run.sweep_config import load_sweep
+from monge.config.sweep import load_sweep
 
 STEPS, EVAL_EVERY, CHECKPOINT_EVERY = 400, 100, 50
 
@@ -179,7 +179,7 @@ def test_killed_workers_are_retried_and_resume_bit_exactly(reference, tmp_path, 
     assert sum(t.startswith("started ") and "(attempt 2), resuming at step" in t for t in text) == 4
     stored = [t for t in text if t.startswith("[")]
     assert [t.split("]")[0] for t in stored] == ["[1/4", "[2/4", "[3/4", "[4/4"]
-    assert all(f"finished; {STEPS}/{STEPS} steps" in t and "L2-UVP→" in t for t in stored)
+    assert all(f"finished; {STEPS}/{STEPS} steps" in t and "fwd L2-UVP" in t for t in stored)
     assert outcome.resumed == 4  # each retry continued from its checkpoint (step >= 100), not from scratch
     assert all(c["attempts"] == 2 for c in cells)
     assert all(r["config"]["resumed_from"] >= 100 for r in rows)

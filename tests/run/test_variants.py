@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from monge.run.presets import get_preset
-from monge.run.runner import RunConfig, run_bench
-from monge.run.store import ResultStore
+from monge.config.preset import get_preset
+from monge.config.run import RunConfig
+from monge.run.runner import run_bench
+from monge.results import ResultStore
 
 
 def test_arch_study_preset_expands_labelled_variants():

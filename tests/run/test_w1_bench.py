@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from monge.cli.main import app
 from monge.errors import InvalidInputError
 from monge.run import ResultStore, RunConfig, get_preset, run_bench
-from monge.run.runner import leaderboard_tables, validate_configs, w1_leaderboard_table
+from monge.results import leaderboard_tables, run_table
+from monge.run.runner import validate_configs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -80,8 +81,8 @@ def test_published_w1_numbers_beside_ours():
     assert published_w1("wgan-lp", "funnel:8:64") is None and published_w1("w2gn", "w1b-funnel:8:64") is None
     row = {"run_id": 1, "solver": "wgan-lp", "pair": "w1b-funnel:8:64", "seed": 0, "status": "finished",
            "steps_done": 1, "steps_requested": 1, "final": {"cos_grad": 0.9, "w1_dev": 3.0}, "best": {}}
-    headers = [c.header for c in w1_leaderboard_table([row]).columns]
-    assert "published cos∇" in headers and "published dev %" in headers
+    headers = [c.header for c in run_table([row], "w1").columns]
+    assert "published cos∇" in headers and "published W1 dev %" in headers
 
 
 def test_w1_hd_preset():

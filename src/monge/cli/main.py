@@ -199,9 +199,9 @@ def bench(
 
     A run whose identical configuration (solver, options, pair, seed, budget...) is already stored and finished is
     reused, not trained again; --rerun trains it anew."""
-    from monge.run.presets import Preset, get_preset
-    from monge.run.runner import leaderboard_tables, run_bench, validate_configs
-    from monge.run.store import ResultStore
+    from monge.config.preset import Preset, get_preset
+    from monge.results import ResultStore, leaderboard_tables, to_rich
+    from monge.run.runner import run_bench, validate_configs
 
     if threads is not None and threads <= 0:
         raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
@@ -241,7 +241,7 @@ def bench(
         summaries = run_bench(configs, store, out_dir=out, progress=not no_progress, console=err, baselines=baselines,
                               keep_results=keep_results, reuse=not rerun)
     for table in leaderboard_tables(summaries):
-        _console().print(table)
+        _console().print(to_rich(table))
     for s in summaries:
         if s.error:
             err.print(f"run {s.run_id} ({s.solver} on {s.pair}, seed {s.seed}) {s.status}: {s.error}",
@@ -279,9 +279,7 @@ def results(
                                       "final_/best_ metric and the published numbers)."),
 ) -> None:
     """List stored runs with their final and best metrics."""
-    from monge.run.export import FORMATS, markdown_table, records_csv, records_json, run_records
-    from monge.run.runner import leaderboard_tables
-    from monge.run.store import STATUSES, ResultStore
+    from monge.results import FORMATS, STATUSES, ResultStore, leaderboard_tables, records_table, render, to_rich
 
     if output_format not in FORMATS:
         raise UnknownNameError("output format", output_format, FORMATS)
@@ -298,8 +296,7 @@ def results(
             run_ids = [c["run_id"] for c in store.cells(sweep) if c["run_id"] is not None]
         rows = store.leaderboard(run_ids, solver=solver, pair=pair, status=status, limit=limit)
     if output_format in ("csv", "json"):
-        records = run_records(rows)
-        typer.echo((records_csv if output_format == "csv" else records_json)(records), nl=False)
+        typer.echo(render(records_table(rows), output_format), nl=False)
         if output_format == "json":
             typer.echo()
         return
@@ -308,9 +305,9 @@ def results(
         return
     for table in leaderboard_tables(rows, title=f"runs in {db}"):
         if output_format == "markdown":
-            typer.echo(markdown_table(table))
+            typer.echo(render(table, "markdown"))
         else:
-            _console().print(table)
+            _console().print(to_rich(table))
     for row in rows:
         if row.get("error"):
             typer.echo(f"run {row['id']} ({row['solver']} on {row['pair']}, seed {row['seed']}) {row['status']}: "

@@ -1,4 +1,4 @@
-"""``monge report``: write a self-contained HTML report of a results database (:mod:`monge.run.report`)."""
+"""``monge report``: write a self-contained HTML report of a results database (:mod:`monge.report`)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def report(
     """Write one self-contained HTML file (inline CSS, embedded PNGs) with leaderboards per pair family,
     convergence curves, 2-D maps of saved results, every run's configuration and the versions used;
     print its path."""
-    from monge.run.report import write_report
-    from monge.run.store import ResultStore
+    from monge.report import write_report
+    from monge.results import ResultStore
 
     with ResultStore(db, create=False) as store:
         reap_orphans(store)

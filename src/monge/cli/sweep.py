@@ -46,11 +46,11 @@ def sweep(
 ) -> None:
     """Run every cell of a sweep file that is not stored yet (finished cells are skipped, interrupted ones resume
     from their last checkpoint), then print the sweep's leaderboard."""
-    from monge.run.runner import leaderboard_tables, validate_configs
-    from monge.run.store import ResultStore
+    from monge.results import ResultStore, leaderboard_tables, to_rich
+    from monge.run.runner import validate_configs
     from monge.run.sweep import plan_cells, sweep_summary_lines
-    from monge.run.sweep_config import load_sweep
-    from monge.run.worker import cell_key
+    from monge.config.run import cell_key
+    from monge.config.sweep import load_sweep
 
     spec = load_sweep(file, pair_root=pair_root)
     if device is not None:
@@ -96,7 +96,7 @@ def sweep(
                   "(interrupted cells resume from their last checkpoint)", markup=False, highlight=False)
         raise typer.Exit(code=143 if isinstance(exc, _Terminated) else 130) from None
     for table in leaderboard_tables(rows, title=f"sweep {spec.name}"):
-        _console().print(table)
+        _console().print(to_rich(table))
     for line in sweep_summary_lines(outcome):
         err.print(line, markup=False, highlight=False)
     err.print(f"results stored in {db_path}; checkpoints and saved results in {out_dir}", markup=False,
@@ -108,7 +108,7 @@ def sweep(
 def _run(spec, *, kind, db_path, out_dir, workers, address, cpus_per_run, gpus_per_run, retries, no_progress, err):
     """Run the sweep's cells with the chosen executor; returns the outcome and the leaderboard rows."""
     from monge.run.executors import make_executor
-    from monge.run.store import ResultStore
+    from monge.results import ResultStore
     from monge.run.sweep import run_sweep
 
     settings = spec.executor

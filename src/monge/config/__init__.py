@@ -3,7 +3,8 @@
 :mod:`monge.config.schema` holds the models, :mod:`monge.config.loader` reads TOML/YAML files and bundled
 presets (``presets/*.toml``) into them, with :class:`~monge.errors.SweepConfigError` naming the file, the
 key path and the value of any problem. This layer imports no execution code (run, cli, apps, plot);
-:mod:`monge.run.sweep_config` and :mod:`monge.run.presets` expand the models into run configs.
+:mod:`monge.config.sweep` and :mod:`monge.config.preset` expand the models into run configs
+(:class:`~monge.config.run.RunConfig`).
 """
 
 from monge.config.loader import format_key_path, load_preset, preset_names, read_config, validate, yaml_key_lines

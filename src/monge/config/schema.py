@@ -6,7 +6,7 @@ pydantic 2.14, 2 busy cores): validating ``examples/sweeps/quick.toml``'s dict t
 ``load_sweep`` (with the solver and pair checks) about 27 ms; msgspec's speed would not show (not measured: it
 is not installed), and it would be one more dependency.
 Checks that need the registries (solvers, options, pairs, costs, repeated runs) are made where the runs are
-expanded, :func:`monge.run.sweep_config.expand_runs`.
+expanded, :func:`monge.config.sweep.expand_runs`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Budget(_Model):
         = None
 
     def run_fields(self) -> dict[str, Any]:
-        """The keys set, as :class:`~monge.run.runner.RunConfig` fields (``minutes`` → ``time_budget_s``)."""
+        """The keys set, as :class:`~monge.config.run.RunConfig` fields (``minutes`` → ``time_budget_s``)."""
         out = self.model_dump(exclude_none=True, exclude={"minutes"})
         return out if self.minutes is None else {**out, "time_budget_s": 60.0 * self.minutes}
 

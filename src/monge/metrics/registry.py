@@ -1,4 +1,6 @@
-"""The declared metrics: every number monge's evaluations store, with its direction, label and plot scale.
+"""The metric catalogue: every number monge's evaluations store, with its direction, labels, unit, format, plot
+scale and the published column it maps to. Every reader uses it: the store's ``best`` values, the leaderboard
+tables and their exports (:mod:`monge.results`), the plots' axes and the progress bars.
 
 A metric's *direction* says which of two values is better: ``"lower"`` (errors, L2-UVP, W2 ratios, deviations),
 ``"higher"`` (cosines) or ``"none"`` for reference quantities that do not score a map (the true cost, the
@@ -37,6 +39,11 @@ class MetricInfo:
         label: axis label / column title (``"forward L2-UVP (%)"``).
         log_scale: whether plots draw it on a logarithmic axis (positive quantities spanning decades).
         description: one sentence: what the number is.
+        header: the short column title of tables and progress bars (``"fwd L2-UVP"``; default: ``label``).
+        unit: ``"%"`` for percentages, ``""`` otherwise.
+        fmt: the format spec of a table cell (``".3g"``).
+        published: the column of the papers' number for this metric beside ours (``"published_l2_uvp_fwd"``),
+            or ``None`` when no benchmark paper reports it (:func:`monge.results.published_value`).
     """
 
     name: str
@@ -44,6 +51,16 @@ class MetricInfo:
     label: str
     log_scale: bool
     description: str
+    header: str = ""
+    unit: str = ""
+    fmt: str = ".3g"
+    published: str | None = None
+
+    def format(self, value: float | None) -> str:
+        """``value`` for a table cell with :attr:`fmt`; ``—`` for a missing or non-finite value."""
+        if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
+            return "—"
+        return format(float(value), self.fmt)
 
 
 METRICS: dict[str, MetricInfo] = {}
@@ -51,6 +68,7 @@ METRICS: dict[str, MetricInfo] = {}
 
 
 def register_metric(name: str, *, direction: str, label: str, description: str, log_scale: bool | None = None,
+                    header: str | None = None, unit: str = "", fmt: str = ".3g", published: str | None = None,
                     replace: bool = False) -> MetricInfo:
     """Declare metric ``name`` and return its :class:`MetricInfo`.
 
@@ -60,6 +78,10 @@ def register_metric(name: str, *, direction: str, label: str, description: str, 
         label: axis label / column title.
         description: what the number is.
         log_scale: plot on a log axis; default ``True`` for ``"lower"`` metrics (errors spanning decades).
+        header: the short column title (default: ``label``).
+        unit: ``"%"`` or ``""``.
+        fmt: a float format spec for table cells.
+        published: the papers' column for this metric, or ``None``.
         replace: allow redeclaring an existing metric.
 
     Raises :class:`InvalidInputError` for an empty name, an unknown direction or a duplicate.
@@ -70,8 +92,12 @@ def register_metric(name: str, *, direction: str, label: str, description: str, 
         raise InvalidInputError(f"metric {name!r}: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if name in METRICS and not replace:
         raise InvalidInputError(f"metric {name!r} is already declared (pass replace=True to redeclare it)")
+    try:
+        format(1.0, fmt)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"metric {name!r}: fmt must be a float format spec such as '.3g', got {fmt!r}") from None
     info = MetricInfo(name, direction, label, direction == "lower" if log_scale is None else bool(log_scale),
-                      description)
+                      description, header or label, unit, fmt, published)
     METRICS[name] = info
     return info
 
@@ -102,34 +128,46 @@ def best_value(name: str, values: Iterable[float | None]) -> float | None:
 
 
 # ---------------------------------------------------------------------------- monge's metrics
-for _name, _direction, _label, _description in (
+_P = "%"
+for _name, _direction, _header, _unit, _label, _description, _published in (
     # W2 maps on pairs with ground truth (monge.metrics.w2.evaluate, baseline_metrics)
-    ("l2_uvp_fwd", "lower", "forward L2-UVP (%)", "100·E‖T(x) − T*(x)‖²/Var(Q)"),
-    ("l2_uvp_inv", "lower", "inverse L2-UVP (%)", "100·E‖T⁻¹(y) − T*⁻¹(y)‖²/Var(P)"),
-    ("cos_fwd", "higher", "forward cosine", "cosine of the learned and true displacements x → T(x)"),
-    ("cos_inv", "higher", "inverse cosine", "cosine of the learned and true displacements y → T⁻¹(y)"),
-    ("cost_error", "lower", "cost error (%)", "100·|estimated ½W2² − true ½W2²| / true ½W2²"),
-    ("cost_true", "none", "true ½W2²", "the pair's closed-form ½W2² (a constant of the pair)"),
-    ("l2_uvp_fwd_identity", "none", "identity map's forward L2-UVP (%)",
-     "the identity map's forward L2-UVP on the run's evaluation samples (the yardstick of garbage maps)"),
+    ("l2_uvp_fwd", "lower", "fwd L2-UVP", _P, "forward L2-UVP (%)", "100·E‖T(x) − T*(x)‖²/Var(Q)",
+     "published_l2_uvp_fwd"),
+    ("l2_uvp_inv", "lower", "inv L2-UVP", _P, "inverse L2-UVP (%)", "100·E‖T⁻¹(y) − T*⁻¹(y)‖²/Var(P)", None),
+    ("cos_fwd", "higher", "cos fwd", "", "forward cosine", "cosine of the learned and true displacements x → T(x)",
+     None),
+    ("cos_inv", "higher", "cos inv", "", "inverse cosine", "cosine of the learned and true displacements y → T⁻¹(y)",
+     None),
+    ("cost_error", "lower", "cost error", _P, "cost error (%)", "100·|estimated ½W2² − true ½W2²| / true ½W2²", None),
+    ("cost_true", "none", "true ½W2²", "", "true ½W2²", "the pair's closed-form ½W2² (a constant of the pair)", None),
+    ("l2_uvp_fwd_identity", "none", "identity L2-UVP", _P, "identity map's forward L2-UVP (%)",
+     "the identity map's forward L2-UVP on the run's evaluation samples (the yardstick of garbage maps)", None),
     # W2 maps on pairs without ground truth (toy pairs)
-    ("w2_mapped_target", "lower", "W2(mapped, target)", "exact discrete W2 between T♯(source samples) and target"),
-    ("w2_source_target", "none", "W2(source, target)", "exact discrete W2 between the source and target samples"),
-    ("w2_ratio", "lower", "W2(mapped, target) / W2(source, target)", "1 for the identity map, 0 for a perfect map"),
-    ("w2_inverse_source", "lower", "W2(inverse-mapped, source)",
-     "exact discrete W2 between T⁻¹♯(target samples) and source"),
+    ("w2_mapped_target", "lower", "W2(T♯P, Q)", "", "W2(mapped, target)",
+     "exact discrete W2 between T♯(source samples) and target", None),
+    ("w2_source_target", "none", "W2(P, Q)", "", "W2(source, target)",
+     "exact discrete W2 between the source and target samples", None),
+    ("w2_ratio", "lower", "W2 ratio", "", "W2(mapped, target) / W2(source, target)",
+     "1 for the identity map, 0 for a perfect map", None),
+    ("w2_inverse_source", "lower", "W2(T⁻¹♯Q, P)", "", "W2(inverse-mapped, source)",
+     "exact discrete W2 between T⁻¹♯(target samples) and source", None),
     # W1 critics (monge.metrics.w1.evaluate_w1, dot_baseline)
-    ("cos_grad", "higher", "cosine of critic gradients", "mean cosine of ∇f(y) and the true ∇f*(y)"),
-    ("l2_grad", "lower", "L2 of critic gradients", "mean ‖∇f(y) − ∇f*(y)‖²"),
-    ("w1_dev", "lower", "W1 deviation (%)", "100·|Ŵ1 − W1|/W1 (W1: true, or exact discrete on pairs without it)"),
-    ("w1_estimate", "none", "W1 estimate", "the critic's dual value mean_Q f − mean_P f (scored by w1_dev)"),
-    ("w1_true", "none", "true W1", "the pair's W1 (a constant of the pair)"),
-    ("w1_discrete", "none", "discrete W1", "exact discrete W1 between samples (the reference of w1_dev without "
-     "ground truth)"),
-    ("w1_train_estimate", "none", "W1 estimate (training)", "the solver's own running W1 estimate"),
+    ("cos_grad", "higher", "cos∇", "", "cosine of critic gradients", "mean cosine of ∇f(y) and the true ∇f*(y)",
+     "published_cos_grad"),
+    ("l2_grad", "lower", "L2∇", "", "L2 of critic gradients", "mean ‖∇f(y) − ∇f*(y)‖²", None),
+    ("w1_dev", "lower", "W1 dev %", _P, "W1 deviation (%)",
+     "100·|Ŵ1 − W1|/W1 (W1: true, or exact discrete on pairs without it)", "published_w1_dev"),
+    ("w1_estimate", "none", "Ŵ1", "", "W1 estimate", "the critic's dual value mean_Q f − mean_P f (scored by w1_dev)",
+     None),
+    ("w1_true", "none", "W1", "", "true W1", "the pair's W1 (a constant of the pair)", None),
+    ("w1_discrete", "none", "discrete W1", "", "discrete W1",
+     "exact discrete W1 between samples (the reference of w1_dev without ground truth)", None),
+    ("w1_train_estimate", "none", "Ŵ1 (training)", "", "W1 estimate (training)",
+     "the solver's own running W1 estimate", None),
 ):
-    register_metric(_name, direction=_direction, label=_label, description=_description)
-del _name, _direction, _label, _description
+    register_metric(_name, direction=_direction, label=_label, description=_description, header=_header,
+                    unit=_unit, published=_published)
+del _name, _direction, _header, _unit, _label, _description, _published, _P
 
 
 __all__ = ["DIRECTIONS", "METRICS", "MetricInfo", "best_value", "metric_direction", "metric_info", "register_metric"]

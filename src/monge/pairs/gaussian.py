@@ -21,7 +21,7 @@ pairs (below 1 %), so a leaderboard row can no longer look good merely because t
 already gives 25–30 % in high dimension (W2² and Var(Q) concentrate) and at least 10 % for every D ≥ 4 we
 checked, so the floor only changes the degenerate low-dimensional draws and leaves the published construction
 as it is wherever it is already non-trivial; (3) with it, the runner's garbage-map rule (100 × the identity's
-L2-UVP, at least 1000 %, :data:`monge.run.runner.GARBAGE_FACTOR`) is never looser than its 1000 % floor."""
+L2-UVP, at least 1000 %, :data:`monge.results.rows.GARBAGE_FACTOR`) is never looser than its 1000 % floor."""
 
 LIFTED_IDENTITY_L2_UVP = 2.0 * MIN_IDENTITY_L2_UVP
 """Identity forward L2-UVP (%) that a pair below :data:`MIN_IDENTITY_L2_UVP` is lifted to by its target mean

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from monge.errors import InvalidInputError
+from monge.metrics.registry import METRICS
 
 BASELINE_STYLES: dict[str, tuple[str, Any]] = {
     "identity": ("tab:gray", (0, (6, 3))),
@@ -30,15 +31,11 @@ on a Gaussian pair: ~1e-27 %) does not squash the runs' curves into a sliver."""
 
 def metric_label(metric: str) -> str:
     """Axis label of ``metric``: its declared label (:mod:`monge.metrics.registry`), else the name itself."""
-    from monge.metrics.registry import METRICS
-
     info = METRICS.get(metric)
     return info.label if info is not None else metric
 
 
 def _log_scale(metric: str) -> bool:
-    from monge.metrics.registry import METRICS
-
     info = METRICS.get(metric)
     return bool(info.log_scale) if info is not None else False
 
@@ -206,7 +203,7 @@ def plot_convergence(store: Any, run_ids: Sequence[int], path: str | Path, *,
     """Draw :func:`convergence_figure` of ``run_ids`` (trained runs as curves, baselines as labelled horizontal
     lines, log y-axis for error metrics) and write the PNG to ``path``; returns the path written.
 
-    ``store`` is a :class:`~monge.run.store.ResultStore`; ``metrics`` defaults to :func:`default_metrics`. Both
+    ``store`` is a :class:`~monge.results.store.ResultStore`; ``metrics`` defaults to :func:`default_metrics`. Both
     ``monge bench --out`` and ``monge report`` draw their convergence plots with it.
     """
     return save_figure(convergence_figure(store, run_ids, metrics=metrics), path)
@@ -298,3 +295,17 @@ def plot_critic_2d(source: Any, target: Any, critic: Any, gradient: Any, path: s
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_result_2d(result: Any, pair: Any, path: str | Path, *, title: str, n: int, generator: Any) -> Path:
+    """Draw a fitted result on a 2-D pair from ``n`` source and target samples of ``generator``: the map with
+    its displacement arrows (W2, :func:`plot_map_2d`) or the critic's contours and gradients beside the true ones
+    (W1, :func:`plot_critic_2d`). Used by ``monge bench --out`` and the report."""
+    source = pair.source.sample(n, generator)
+    target = pair.target.sample(n, generator)
+    if getattr(result, "cost", "w2") == "w1":
+        return plot_critic_2d(source, target, result.potential, result.gradient, path, title=title,
+                              true_gradient=getattr(pair, "true_gradient", None))
+    weights = next(iter(result.forward_potential.parameters()), None)
+    mapped = result.forward(source if weights is None else source.to(dtype=weights.dtype))
+    return plot_map_2d(source, target, mapped, path, title=title)

@@ -24,9 +24,11 @@ from typing import Any, Callable, Sequence
 
 from monge.errors import InvalidInputError
 from monge.run.executors import DoneEvent, Executor, FailedEvent, LocalExecutor, ProgressEvent
-from monge.run.runner import NullProgress, RunConfig, metrics_headline, build_runs, pair_key, run_record_fields
-from monge.run.store import ResultStore
-from monge.run.worker import CellTask, cell_key
+from monge.config.run import RunConfig, cell_key
+from monge.results.store import ResultStore
+from monge.run.runner import build_runs, pair_key, run_record_fields
+from monge.run.tracker import NullProgress, metrics_headline, progress_bar
+from monge.run.worker import CellTask
 
 
 @dataclass
@@ -86,7 +88,7 @@ def run_sweep(
 
     Args:
         name: the sweep's name (cells are stored under it; the same name and runs continue a sweep).
-        runs: the expanded grid (:func:`monge.run.sweep_config.load_sweep` builds it from a file).
+        runs: the expanded grid (:func:`monge.config.sweep.load_sweep` builds it from a file).
         store: the results database (written only here, by the driver).
         out_dir: folder for ``checkpoints/`` and ``results/``.
         executor: where cells run (default: a :class:`LocalExecutor` sized to the machine). Not closed here.
@@ -209,8 +211,6 @@ class _SweepDisplay:
                  log: Callable[[str], None] | None = None):
         self.enabled, self.log = enabled, log
         if enabled:
-            from monge.run.runner import progress_bar
-
             if console is None:
                 from rich.console import Console
 

@@ -8,8 +8,6 @@ the driver stores in one transaction. It also saves the final result (networks) 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,24 +61,6 @@ class CellOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-LOCATION_FIELDS = ("pair_root",)
-"""Config fields that say where things are, not what is run: left out of :func:`cell_key`."""
-
-
-def cell_key(config: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit key of a run config (same config → same key, on any machine).
-
-    The fields of :data:`LOCATION_FIELDS` (the folder of the published pair files) are left out, so a sweep
-    keeps its cells when the data or the project moves (``--pair-root``, another machine). ``pair_version`` is
-    left out when it is 1 or missing: runs on pair families that never changed keep the keys earlier monge
-    versions gave them, while a changed family (version ≥ 2, e.g. the Gaussian pairs) gives new keys, so cells
-    run on its older construction are not counted as done."""
-    kept = {k: v for k, v in dict(config).items()
-            if k not in LOCATION_FIELDS and not (k == "pair_version" and v in (None, 1))}
-    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = None) -> CellOutcome:
     """Run (or resume) one sweep cell and return its outcome; see the module docstring.
 
@@ -91,7 +71,9 @@ def run_cell(task: CellTask, progress: Callable[[int, int, str], None] | None = 
     """
     from monge.pairs import make_pair
     from monge.run.checkpoint import Checkpoint
-    from monge.run.runner import MemoryLog, RunConfig, RunTracker, check_costs_match, execute_run, run_record_fields
+    from monge.config.run import RunConfig, check_costs_match
+    from monge.run.runner import run_record_fields
+    from monge.run.tracker import MemoryLog, RunTracker, execute_run
     from monge.solvers import get_solver
 
     if task.threads is not None:

@@ -24,7 +24,7 @@ benchmark's published pairs" and "Race with OTT-JAX"). What depends on the data:
 - **dimension** → learning rate (:data:`LEARNING_RATE_BY_DIM`), with cosine decay over the run (ENOT's own
   default is 3e-4 constant, tuned for much longer runs): 3e-3 up to D = 32, 1e-3 up to D = 64, 3e-4 above.
   At 3000 steps on ``w2b-mix:8`` forward L2-UVP is 8.2 / 5.2 / 1.7 / 1.6 % for lr 3e-4 / 1e-3 / 3e-3 / 1e-2
-  (``monge.run.presets``); on the published D = 32 pair, 15-minute runs on one thread reach 2.65 % at 3e-3 and
+  (``monge.config.preset``); on the published D = 32 pair, 15-minute runs on one thread reach 2.65 % at 3e-3 and
   5.0 % at 1e-3; on a D = 64 pair built with the published recipe, a 3-minute budget gives 61 % at 3e-3 and 16 %
   at 1e-3, and 15 minutes at 3e-4 end at 48 %; on ``gaussian:256`` (standardised) 1e-3 blew up three times
   (docs/hd-accuracy.md). The D > 64 rate has the least evidence.

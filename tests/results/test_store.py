@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from monge.errors import InvalidInputError, StoreError
-from monge.run.store import SCHEMA_VERSION, ResultStore
+from monge.results import SCHEMA_VERSION, ResultStore
 
 
 def _run(store: ResultStore, solver: str = "w2gn", pair: str = "gaussian:2", seed: int = 0) -> int:
@@ -330,7 +330,7 @@ def test_running_rows_of_dead_processes_are_marked_interrupted(tmp_path):
     import subprocess
     import sys
 
-    from monge.run.store import owner_alive, process_token
+    from monge.results.owner import owner_alive, process_token
 
     me = process_token()
     assert owner_alive(me) is True and owner_alive(None) is None and owner_alive("elsewhere|1|x") is None
@@ -356,13 +356,14 @@ def test_training_runs_write_a_heartbeat(tmp_path, monkeypatch):
     """A bench run refreshes its heartbeat while it trains (every HEARTBEAT_EVERY_S; 0 here), so that a run of
     another host is not taken for interrupted between sparse evaluations."""
     import monge.run.runner as runner
+    import monge.run.tracker as tracker
 
     beats: list[int] = []
     real = ResultStore.heartbeat
-    monkeypatch.setattr(runner, "HEARTBEAT_EVERY_S", 0.0)
+    monkeypatch.setattr(tracker, "HEARTBEAT_EVERY_S", 0.0)
     monkeypatch.setattr(ResultStore, "heartbeat", lambda self, run_id: (beats.append(run_id), real(self, run_id)))
     with ResultStore(tmp_path / "r.sqlite") as store:
-        [summary] = runner.run_bench([runner.RunConfig(solver="enot", pair="gaussian:2", steps=12, batch_size=16,
+        [summary] = runner.run_bench([tracker.RunConfig(solver="enot", pair="gaussian:2", steps=12, batch_size=16,
                                                        solver_options={"hidden_sizes": [8]})], store, progress=False)
         assert len(beats) >= 12 and set(beats) == {summary.run_id}
         row = store.conn.execute("SELECT heartbeat_at, status FROM runs").fetchone()

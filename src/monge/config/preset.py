@@ -10,8 +10,8 @@ from typing import Any, Mapping, Sequence
 from monge.config.loader import load_preset, preset_names, validate
 from monge.config.schema import SweepFile
 from monge.errors import InvalidInputError, SweepConfigError
-from monge.run.runner import RunConfig
-from monge.run.sweep_config import expand_runs
+from monge.config.run import RunConfig
+from monge.config.sweep import expand_runs
 
 
 @dataclass(frozen=True)

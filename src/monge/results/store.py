@@ -29,112 +29,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from monge.errors import InvalidInputError, StoreError
-
-SCHEMA_VERSION = 3
-"""Version of the schema this module writes (stored in ``PRAGMA user_version``). Version 2 added the
-``sweep_cells`` table; version 3 the ``interrupted`` status and each run's ``owner`` (the process that runs it)
-and ``heartbeat_at`` (its last write). Older files are upgraded in place when opened."""
-
-STATUSES: tuple[str, ...] = ("running", "finished", "diverged", "failed", "stopped", "interrupted")
-"""Allowed values of ``runs.status``. ``interrupted``: the process running it died (killed, crashed, machine
-rebooted) before it ended; :meth:`ResultStore.reap_orphans` finds such runs."""
-
-STALE_AFTER_S = 1800.0
-"""A ``running`` run owned by another machine (or by an unknown process) whose last write is older than this is
-taken for interrupted; runs of this machine are checked exactly, through their owner's process."""
-
-_RUNS_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at      TEXT    NOT NULL,
-    solver          TEXT    NOT NULL,
-    pair            TEXT    NOT NULL,
-    dim             INTEGER NOT NULL,
-    seed            INTEGER NOT NULL,
-    steps_requested INTEGER NOT NULL,
-    steps_done      INTEGER NOT NULL DEFAULT 0,
-    batch_size      INTEGER NOT NULL,
-    eval_every      INTEGER NOT NULL,
-    status          TEXT    NOT NULL DEFAULT 'running'
-                    CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'stopped', 'interrupted')),
-    error           TEXT,
-    wall_time_s     REAL,
-    train_time_s    REAL,
-    steps_per_s     REAL,
-    config_json     TEXT    NOT NULL DEFAULT '{{}}',
-    versions_json   TEXT    NOT NULL DEFAULT '{{}}',
-    owner           TEXT,
-    heartbeat_at    TEXT
-)"""
-
-_SCHEMA = _RUNS_TABLE.format(name="runs") + """;
-CREATE INDEX IF NOT EXISTS runs_solver_pair ON runs (solver, pair);
-CREATE TABLE IF NOT EXISTS evals (
-    run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    step         INTEGER NOT NULL,
-    train_time_s REAL    NOT NULL,
-    metric       TEXT    NOT NULL,
-    value        REAL,
-    PRIMARY KEY (run_id, step, metric)
-);
-CREATE TABLE IF NOT EXISTS losses (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    step   INTEGER NOT NULL,
-    name   TEXT    NOT NULL,
-    value  REAL,
-    PRIMARY KEY (run_id, step, name)
-);
-""" + """
-CREATE TABLE IF NOT EXISTS sweep_cells (
-    sweep       TEXT    NOT NULL,
-    cell_key    TEXT    NOT NULL,
-    position    INTEGER NOT NULL,
-    config_json TEXT    NOT NULL,
-    status      TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-    run_id      INTEGER REFERENCES runs (id) ON DELETE SET NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    error       TEXT,
-    updated_at  TEXT    NOT NULL,
-    PRIMARY KEY (sweep, cell_key)
-);
-"""
-
-CELL_STATUSES: tuple[str, ...] = ("pending", "done", "failed")
-"""Allowed values of ``sweep_cells.status``: not yet stored, stored (any run status), given up after retries."""
-
-_CHUNK = 500  # ids bound per query (SQLite limits the number of parameters)
-
-_RUN_COLUMNS = (
-    "id", "created_at", "solver", "pair", "dim", "seed", "steps_requested", "steps_done", "batch_size",
-    "eval_every", "status", "error", "wall_time_s", "train_time_s", "steps_per_s", "config_json", "versions_json",
-)
-_V2_RUN_COLUMNS = _RUN_COLUMNS
-"""The columns of the version-2 runs table, copied when a file is upgraded (``owner`` and ``heartbeat_at`` start
-empty)."""
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
-
-
-def _config_columns(config: Mapping[str, Any] | None, versions: Mapping[str, Any] | None) -> tuple[str, str]:
-    """A run's ``config_json`` and ``versions_json`` columns; :class:`InvalidInputError` if not serialisable."""
-    try:
-        return (json.dumps(dict(config or {}), sort_keys=True, default=str),
-                json.dumps(dict(versions or {}), sort_keys=True, default=str))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"run config is not JSON-serialisable: {exc}") from exc
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better: its declared direction
-    (:mod:`monge.metrics.registry`) is ``"higher"`` (the cosines). ``False`` for lower-is-better metrics,
-    reference quantities and undeclared names."""
-    from monge.metrics.registry import METRICS
-
-    info = METRICS.get(metric)
-    return info is not None and info.direction == "higher"
-
+from monge.metrics.registry import best_value
+from monge.results._schema import (_CHUNK, _RUN_COLUMNS, _RUNS_TABLE, _SCHEMA, _V2_RUN_COLUMNS, CELL_STATUSES,  # noqa: F401
+                                   SCHEMA_VERSION, STALE_AFTER_S, STATUSES, _now, _parse_time)
+from monge.results.cells import SweepCells, config_columns
+from monge.results.owner import owner_alive, process_token
 
 def _finite_or_none(value: Any) -> float | None:
     try:
@@ -144,7 +43,7 @@ def _finite_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class ResultStore:
+class ResultStore(SweepCells):
     """A results database in one SQLite file (created with its parent folder when missing).
 
     Args:
@@ -317,7 +216,7 @@ class ResultStore:
         ``config`` (solver options, pair spec, budget) and ``versions`` (library versions, platform,
         device) are stored as JSON.
         """
-        config_json, versions_json = _config_columns(config, versions)
+        config_json, versions_json = config_columns(config, versions)
         created = _now()
         with self._tx() as conn:
             cur = conn.execute(
@@ -432,7 +331,7 @@ class ResultStore:
             except json.JSONDecodeError:
                 config = {}
             config.update(dict(values))
-            conn.execute("UPDATE runs SET config_json = ? WHERE id = ?", (_config_columns(config, None)[0], int(run_id)))
+            conn.execute("UPDATE runs SET config_json = ? WHERE id = ?", (config_columns(config, None)[0], int(run_id)))
         return config
 
     def _insert_run(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
@@ -443,7 +342,7 @@ class ResultStore:
             raise InvalidInputError(f"run record is malformed ({type(exc).__name__}: {exc}); nothing was stored") from exc
 
     def _insert_run_rows(self, conn: sqlite3.Connection, record: Mapping[str, Any]) -> int:
-        config_json, versions_json = _config_columns(record.get("config"), record.get("versions"))
+        config_json, versions_json = config_columns(record.get("config"), record.get("versions"))
         status = record["status"]
         if status not in STATUSES or status == "running":
             raise InvalidInputError(f"a recorded run must have ended (finished, diverged, failed, stopped); got {status!r}")
@@ -481,86 +380,6 @@ class ResultStore:
         """
         with self._tx() as conn:
             return self._insert_run(conn, record)
-
-    # ------------------------------------------------------------------ sweeps
-    def register_cells(self, sweep: str, cells: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-        """Add the cells ``(cell_key, config)`` of sweep ``sweep`` that are not stored yet, as ``pending``
-        (cells already present keep their status, run and attempts)."""
-        rows = []
-        for position, (key, config) in enumerate(cells):
-            rows.append((str(sweep), str(key), position, json.dumps(dict(config), sort_keys=True, default=str), _now()))
-        with self._tx() as conn:
-            conn.executemany("INSERT OR IGNORE INTO sweep_cells (sweep, cell_key, position, config_json, updated_at)"
-                             " VALUES (?, ?, ?, ?, ?)", rows)
-
-    def rekey_cells(self, sweep: str, keys: Mapping[str, str]) -> dict[str, str]:
-        """Give cells of sweep ``sweep`` new keys (``{old: new}``) in one transaction, and the ``cell_key`` in
-        their runs' configs with them; returns the renames done. A cell whose new key is already taken keeps
-        its old key."""
-        done: dict[str, str] = {}
-        with self._tx() as conn:
-            for old, new in keys.items():
-                row = conn.execute("SELECT run_id FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
-                                   (str(sweep), str(old))).fetchone()
-                taken = conn.execute("SELECT 1 FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
-                                     (str(sweep), str(new))).fetchone()
-                if row is None or taken is not None or old == new:
-                    continue
-                conn.execute("UPDATE sweep_cells SET cell_key = ? WHERE sweep = ? AND cell_key = ?",
-                             (str(new), str(sweep), str(old)))
-                if row["run_id"] is not None:
-                    run = conn.execute("SELECT config_json FROM runs WHERE id = ?", (int(row["run_id"]),)).fetchone()
-                    config = json.loads(run["config_json"] or "{}") if run is not None else {}
-                    if config.get("cell_key") == old:
-                        config["cell_key"] = str(new)
-                        conn.execute("UPDATE runs SET config_json = ? WHERE id = ?",
-                                     (_config_columns(config, None)[0], int(row["run_id"])))
-                done[str(old)] = str(new)
-        return done
-
-    def cells(self, sweep: str) -> list[dict[str, Any]]:
-        """The cells of sweep ``sweep`` in their order: dicts with ``cell_key``, ``position``, ``config``,
-        ``status`` (pending, done, failed), ``run_id``, ``attempts`` and ``error``."""
-        rows = self._query("SELECT * FROM sweep_cells WHERE sweep = ? ORDER BY position", (str(sweep),))
-        out = []
-        for row in rows:
-            cell = {k: row[k] for k in ("sweep", "cell_key", "position", "status", "run_id", "attempts", "error",
-                                        "updated_at")}
-            cell["config"] = json.loads(row["config_json"] or "{}")
-            out.append(cell)
-        return out
-
-    def sweeps(self) -> list[str]:
-        """Names of the sweeps stored in this database."""
-        return [r[0] for r in self._query("SELECT DISTINCT sweep FROM sweep_cells ORDER BY sweep")]
-
-    def record_cell(self, sweep: str, cell_key: str, record: Mapping[str, Any] | None, *, status: str = "done",
-                    error: str | None = None, attempts: int | None = None) -> int | None:
-        """Store the outcome of one sweep cell in one transaction and return its run id.
-
-        With a ``record`` (see :meth:`record_run`) the run is inserted and the cell points to it; a run the
-        cell pointed to before (a failed earlier attempt) is deleted in the same transaction, so a cell never
-        has two runs. ``status`` is the cell's new status: ``done``, ``failed`` (given up), or ``pending``
-        (``record`` must then be ``None``: only ``attempts``/``error`` change, for a retry to come).
-        """
-        if status not in CELL_STATUSES:
-            raise InvalidInputError(f"cell status must be one of {', '.join(CELL_STATUSES)}; got {status!r}")
-        with self._tx() as conn:
-            row = conn.execute("SELECT run_id, attempts FROM sweep_cells WHERE sweep = ? AND cell_key = ?",
-                               (str(sweep), str(cell_key))).fetchone()
-            if row is None:
-                raise StoreError(f"results database {self.path}: sweep {sweep!r} has no cell {cell_key!r}")
-            run_id = row["run_id"]
-            if record is not None:
-                if run_id is not None:
-                    conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
-                run_id = self._insert_run(conn, record)
-            conn.execute(
-                "UPDATE sweep_cells SET status = ?, run_id = ?, attempts = ?, error = ?, updated_at = ?"
-                " WHERE sweep = ? AND cell_key = ?",
-                (status, run_id, int(row["attempts"] if attempts is None else attempts), error, _now(),
-                 str(sweep), str(cell_key)))
-            return None if run_id is None else int(run_id)
 
     # ------------------------------------------------------------------ reading
     def runs(
@@ -639,8 +458,6 @@ class ResultStore:
         :func:`monge.metrics.registry.best_value`: max for higher-is-better metrics such as the cosines, min for
         lower-is-better ones such as L2-UVP and the cost error; reference quantities such as ``cost_true`` and
         undeclared metrics have no best value)."""
-        from monge.metrics.registry import best_value
-
         runs = self.runs(run_ids=run_ids, **filters)
         runs.sort(key=lambda r: r["id"])
         if not runs:
@@ -674,52 +491,3 @@ class ResultStore:
             row["best"] = best[run["id"]]
             out.append(row)
         return out
-
-
-def process_token() -> str:
-    """``host|pid|start``: this process, told apart from a later process that reuses its id (``start`` is the
-    boot id and the process's start time in clock ticks since boot, from ``/proc``; empty where unavailable)."""
-    import os
-    import socket
-
-    return f"{socket.gethostname()}|{os.getpid()}|{_start_mark(os.getpid())}"
-
-
-def _start_mark(pid: int) -> str:
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return f"{boot}/{stat.rsplit(')', 1)[1].split()[19]}"
-    except (OSError, IndexError):
-        return ""
-
-
-def owner_alive(token: str | None) -> bool | None:
-    """Whether the process of owner ``token`` (:func:`process_token`) still runs; ``None`` when that cannot be
-    told from here (another host, no token)."""
-    import os
-    import socket
-
-    parts = (token or "").split("|")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return None
-    pid, mark = int(parts[1]), parts[2]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass                                        # alive, owned by another user
-    except OSError:
-        return None
-    return not mark or _start_mark(pid) in ("", mark)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    """A stored time (local time, as :func:`_now` writes it) as an aware datetime; ``None`` if unreadable."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).astimezone(timezone.utc)
-    except ValueError:
-        return None

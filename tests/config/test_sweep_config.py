@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from monge.errors import InvalidInputError, MissingDependencyError, SweepConfigError
-from monge.run.runner import RunConfig
-from monge.run.sweep_config import (ExecutorSettings, SweepSpec, _yaml_loader, format_key_path, load_sweep,
+from monge.config.run import RunConfig
+from monge.config.sweep import (ExecutorSettings, SweepSpec, _yaml_loader, format_key_path, load_sweep,
                                     parse_sweep, yaml_key_lines)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sweeps"

@@ -20,8 +20,9 @@ from monge.cli.main import app, main
 from monge.errors import CheckpointError, InvalidInputError, StoreError
 from monge.pairs import make_pair
 from monge.run import ResultStore, RunConfig, run_bench
-from monge.run.report import (format_number, load_saved_result, pair_family, published_cell, render_report,
-                              write_report)
+from monge.report import load_saved_result, render_report, write_report
+from monge.results.rows import pair_family, published_value
+from monge.results.table import format_number
 from monge.solvers import SOLVERS, get_solver
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -182,7 +183,7 @@ def test_header_counts_runs_by_status_and_escapes_the_title(bench, report):
     parser, text = report["parser"], report["text"]
     assert "<script" not in text  # the title's tag is escaped, and the report carries no script
     assert parser.headings[0] == TITLE
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; sweep" in text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; sweep" in text
     assert str(bench["db"]) in "".join(parser.texts)
     (counts,) = tables_after(parser, "counts")
     cells = {row["cells"][0]: row["cells"][1] for row in counts["rows"]}
@@ -198,7 +199,7 @@ def test_leaderboards_per_family_with_baselines_greyed(bench, report):
     gaussian = table_with_pair(parser, "w2", "gaussian:2")
     assert gaussian["headers"][:8] == ["#", "solver", "pair", "seed", "status", "steps", "fwd L2-UVP final",
                                        "fwd L2-UVP best"]
-    assert "published fwd" not in gaussian["headers"] and "W2 ratio final" not in gaussian["headers"]
+    assert "published fwd L2-UVP" not in gaussian["headers"] and "W2 ratio final" not in gaussian["headers"]
     by_id = {int(r["cells"][0]): r for r in gaussian["rows"]}
     expected = {s.run_id for s in bench["summaries"] if s.pair == "gaussian:2"} | {bench["running"]}
     assert set(by_id) == expected
@@ -224,23 +225,22 @@ def test_published_value_beside_ours_with_its_source(bench, report):
     parser, text = report["parser"], report["text"]
     mix = table_with_pair(parser, "w2", "w2b-mix:2")
     headers = mix["headers"]
-    assert headers[headers.index("fwd L2-UVP best") + 1] == "published fwd"
+    assert headers[headers.index("fwd L2-UVP best") + 1] == "published fwd L2-UVP"
     (row,) = mix["rows"]
     assert row["cells"][headers.index("fwd L2-UVP final")] == "0.25"
-    assert row["cells"][headers.index("published fwd")] == "0.1"  # W2GN's D = 2 number in the W2 benchmark
-    assert "published fwd: Korotin, Li, Genevay" in "".join(parser.texts)
+    assert row["cells"][headers.index("published fwd L2-UVP")] == "0.1"  # W2GN's D = 2 number in the W2 benchmark
+    assert "published fwd L2-UVP: Korotin, Li, Genevay" in "".join(parser.texts)
     assert text.count('class="source"') == 1  # only the w2b-mix table cites a published table
 
 
-def test_published_cell_function():
-    assert published_cell("w2gn", "w2b-mix:2", "l2_uvp_fwd") == "0.1"
-    assert published_cell("w2gn", "gaussian:2", "l2_uvp_fwd") is None
-    assert published_cell("enot", "w2b-mix:2", "l2_uvp_fwd") is None
-    assert published_cell("wgan-lp", "w1b-funnel:8:64", "cos_grad") == "0.827"
-    assert published_cell("wgan-lp", "w1b-funnel:8:64", "w1_dev") == "6.1"
-    assert published_cell("wgan-lp", "funnel:8:64", "cos_grad") is None
-    with pytest.raises(InvalidInputError, match="'l2_uvp_inv'"):
-        published_cell("w2gn", "w2b-mix:2", "l2_uvp_inv")
+def test_published_value_function():
+    assert published_value("published_l2_uvp_fwd", "w2gn", "w2b-mix:2") == pytest.approx(0.1)
+    assert published_value("published_l2_uvp_fwd", "w2gn", "gaussian:2") is None
+    assert published_value("published_l2_uvp_fwd", "enot", "w2b-mix:2") is None
+    assert format_number(published_value("published_cos_grad", "wgan-lp", "w1b-funnel:8:64")) == "0.827"
+    assert format_number(published_value("published_w1_dev", "wgan-lp", "w1b-funnel:8:64")) == "6.1"
+    assert published_value("published_cos_grad", "wgan-lp", "funnel:8:64") is None
+    assert published_value("published_l2_uvp_inv", "w2gn", "w2b-mix:2") is None
 
 
 def test_group_table_gives_mean_and_std_over_seeds(bench, report):

@@ -24,7 +24,7 @@ from monge.config.loader import (KeyPath, _yaml_loader, config_error, format_key
                                  read_config, read_yaml, suggest, validate, yaml_key_lines)
 from monge.config.schema import EXECUTOR_KINDS, ExecutorSettings, SweepFile, is_int  # noqa: F401
 from monge.errors import InvalidInputError, MongeError, SweepConfigError, UnknownNameError
-from monge.run.runner import RunConfig, check_costs_match
+from monge.config.run import RunConfig, check_costs_match
 
 
 @dataclass(frozen=True)
