@@ -199,7 +199,7 @@ def bench(
 
     A run whose identical configuration (solver, options, pair, seed, budget...) is already stored and finished is
     reused, not trained again; --rerun trains it anew."""
-    from monge.config.preset import Preset, get_preset
+    from monge.config.preset import custom_preset, get_preset
     from monge.results import ResultStore, leaderboard_tables, to_rich
     from monge.run.runner import run_bench, validate_configs
 
@@ -211,9 +211,7 @@ def bench(
     else:
         if not pair:
             raise InvalidInputError("no pair given: pass --pair SPEC (e.g. --pair gaussian:2) or --preset NAME")
-        base = Preset(name="custom", description="",
-                      solvers=tuple(solver) if solver else (_default_solver(pair, pair_root),), pairs=tuple(pair),
-                      steps=1000, batch_size=256)
+        base = custom_preset(solver or [_default_solver(pair, pair_root)], pair)
     if budget_minutes is not None:
         if time_budget is not None:
             raise InvalidInputError("pass either --time-budget (seconds) or --budget-minutes, not both")

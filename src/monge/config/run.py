@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 import torch
 
-from monge._checks import check_positive_int
+from pydantic import ValidationError
+
+from monge.config.schema import RunFields, problem_text
 from monge.errors import InvalidInputError, MongeError
 from monge.solvers.loop import BUDGET_STEP_CAP
 
@@ -74,34 +75,16 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Check the budget and types, raising :class:`InvalidInputError` naming the bad field; returns self."""
-        if not isinstance(self.solver, str) or not self.solver.strip():
-            raise InvalidInputError(f"solver name must be a non-empty string, got {self.solver!r}")
-        if not isinstance(self.pair, str) or not self.pair.strip():
-            raise InvalidInputError(f"pair spec must be a non-empty string, got {self.pair!r}")
-        if not isinstance(self.solver_options, Mapping):
-            raise InvalidInputError(f"solver options must be a mapping, got {type(self.solver_options).__name__}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.steps is None:
-            if self.time_budget_s is None:
-                raise InvalidInputError("a run needs steps, a time budget, or both")
-        else:
-            check_positive_int(self.steps, "steps")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.eval_samples, "eval_samples")
-        if self.eval_every is not None:
-            check_positive_int(self.eval_every, "eval_every")
-        if self.time_budget_s is not None and not (
-            isinstance(self.time_budget_s, (int, float)) and math.isfinite(self.time_budget_s) and self.time_budget_s > 0
-        ):
-            raise InvalidInputError(f"time budget must be a positive number of seconds, got {self.time_budget_s!r}")
-        if self.dtype not in _DTYPES:
-            raise InvalidInputError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
-        if not isinstance(self.device, str) or (self.device != "auto" and not _valid_device(self.device)):
-            raise InvalidInputError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {self.device!r}")
+        try:
+            RunFields.model_validate({f.name: getattr(self, f.name) for f in fields(self)})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = {"time_budget_s": "time budget (seconds)", "solver": "solver name", "pair": "pair spec"}.get(
+                str(error["loc"][0]), str(error["loc"][0]))
+            raise InvalidInputError(f"{name} {problem_text(error)}") from None
+        if self.steps is None and self.time_budget_s is None:
+            raise InvalidInputError("a run needs steps, a time budget, or both")
         if self.pair_version is not None:
-            if isinstance(self.pair_version, bool) or not isinstance(self.pair_version, int) or self.pair_version < 1:
-                raise InvalidInputError(f"pair_version must be a positive integer, got {self.pair_version!r}")
             current = _current_version(self.pair)
             if current is not None and current != self.pair_version:
                 raise InvalidInputError(
@@ -197,13 +180,6 @@ def cell_key(config: Mapping[str, Any]) -> str:
             if k not in LOCATION_FIELDS and not (k == "pair_version" and v in (None, 1))}
     text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _valid_device(text: str) -> bool:
-    try:
-        return torch.device(text).type in ("cpu", "cuda", "mps")
-    except (RuntimeError, TypeError, ValueError):
-        return False
 
 
 def check_costs_match(solver_name: str, solver: Any, pair_spec: str, pair: Any) -> None:

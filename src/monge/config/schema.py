@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Mapping, Optional
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -53,8 +53,33 @@ Text = Annotated[str, _checked(lambda v: isinstance(v, str) and v.strip(), "a no
                  AfterValidator(str.strip)]
 
 
+Dtype = Annotated[str, _checked(lambda v: v in ("float32", "float64"), "one of 'float32', 'float64'")]
+Device = Annotated[str, _checked(lambda v: isinstance(v, str) and re.fullmatch(r"cpu|mps|auto|cuda(:\d+)?", v),
+                                 "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class RunFields(BaseModel):
+    """The checked fields of one run (:class:`~monge.config.run.RunConfig`), with the types of the sweep
+    sections, so a value is judged by one rule wherever it is written."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    solver: Text
+    pair: Text
+    solver_options: Annotated[dict, _checked(lambda v: isinstance(v, Mapping), "a mapping of options")]
+    seed: NonNegInt
+    steps: Optional[PosInt]
+    batch_size: PosInt
+    eval_every: Optional[PosInt]
+    eval_samples: PosInt
+    time_budget_s: Optional[PosFloat]
+    dtype: Dtype
+    device: Device
+    pair_version: Optional[PosInt]
 
 
 class Budget(_Model):
@@ -63,8 +88,7 @@ class Budget(_Model):
     steps: Optional[PosInt] = None
     batch_size: Optional[PosInt] = None
     minutes: Optional[PosFloat] = None
-    dtype: Annotated[Optional[str], _checked(lambda v: v in ("float32", "float64"), "one of 'float32', 'float64'")] \
-        = None
+    dtype: Optional[Dtype] = None
 
     def run_fields(self) -> dict[str, Any]:
         """The keys set, as :class:`~monge.config.run.RunConfig` fields (``minutes`` → ``time_budget_s``)."""
