@@ -6,7 +6,14 @@ line and exit non-zero without a traceback. Input errors also derive from :class
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``"; did you mean 'x' or 'y'?"`` for the registered names closest to ``word`` (``""`` when none is close)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class MongeError(Exception):
@@ -30,11 +37,12 @@ class NoInverseError(MongeError, NotImplementedError):
 
 
 class UnknownNameError(MongeError, ValueError):
-    """A solver, pair, preset or network name that is not registered."""
+    """A solver, pair, preset or network name that is not registered; the message suggests the closest names."""
 
     def __init__(self, kind: str, name: str, available: list[str] | tuple[str, ...]):
         self.kind, self.name, self.available = kind, name, sorted(available)
-        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(self.available)}")
+        super().__init__(f"unknown {kind} {name!r}{did_you_mean(name, self.available)}; "
+                         f"available: {', '.join(self.available)}")
 
 
 class CheckpointError(MongeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import inspect
 import itertools
 import json
 import os
@@ -184,26 +183,19 @@ def expand_runs(model: SweepFile, raw: Mapping[str, Any], *, file: Path | None =
 
 
 def _build_solver(entry: Any, options: Mapping[str, Any], name_path: KeyPath, error: Any) -> Any:
-    """``get_solver(entry.name, **options)``, its errors located at the option they name."""
-    from monge.solvers import SOLVERS, available_solvers, get_solver
+    """``get_solver(entry.name, **options)``, its errors located at the option they name (else at the name)."""
+    from monge.solvers import get_solver
 
-    if entry.name not in SOLVERS:
-        names = available_solvers()
-        raise error(name_path, f"unknown solver {entry.name!r}{suggest(entry.name, names)}; "
-                               f"available: {', '.join(names)}")
     try:
         return get_solver(entry.name, **options)
+    except UnknownNameError as exc:
+        raise error(name_path, str(exc)) from None
     except (MongeError, TypeError, ValueError) as exc:
         message, base = str(exc), name_path[:2]
-        path = next((base + (section, key) for section in ("grid", "options") for key in getattr(entry, section)
-                     if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", message)), None)
-        path = path or next((base + (s,) for s in ("options", "grid") if getattr(entry, s)), base)
-        unexpected = re.search(r"unexpected keyword argument '([^']+)'", message)
-        if unexpected:
-            accepted = [p for p in inspect.signature(SOLVERS[entry.name]).parameters if p != "self"]
-            message = (f"solver {entry.name!r} has no option {unexpected.group(1)!r}"
-                       f"{suggest(unexpected.group(1), accepted)}; its options: {', '.join(accepted)}")
-        raise error(path, message) from None
+        named = [(m.start(), base + (section, key)) for section in ("grid", "options") for key in getattr(entry, section)
+                 if (m := re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", message))]
+        raise error(min(named)[1] if named else next((base + (s,) for s in ("options", "grid") if getattr(entry, s)),
+                                                     base), message) from None
 
 
 def _build_pair(spec: str, root: str | None, path: KeyPath, error: Any) -> Any:

@@ -8,6 +8,7 @@ an empirical sampler). Solvers only ever see samples, never a benchmark pair.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from abc import ABC, abstractmethod
@@ -17,7 +18,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 import torch
 
-from monge.errors import CheckpointError, UnknownNameError
+from monge.errors import CheckpointError, InvalidInputError, UnknownNameError, did_you_mean
 
 RESULT_FORMAT = 2
 """Version of saved result folders: 2 adds the integrity manifest; format 1 folders load unverified."""
@@ -483,13 +484,16 @@ def get_solver(name: str, **options: Any) -> Any:
     Raises :class:`UnknownNameError` for an unknown name and :class:`~monge.errors.InvalidInputError`
     for an option the solver does not take.
     """
-    from monge.errors import InvalidInputError
-
     if not isinstance(name, str):
         raise InvalidInputError(f"solver must be a registered solver name (a str), got {name!r}")
     key = name.strip().lower()
     if key not in SOLVERS:
         raise UnknownNameError("solver", name, available_solvers())
+    accepted = [p for p in inspect.signature(SOLVERS[key]).parameters if p not in ("self", "args", "kwargs")]
+    unknown = [o for o in options if o not in accepted]
+    if unknown and "kwargs" not in inspect.signature(SOLVERS[key]).parameters:
+        raise InvalidInputError(f"solver {key!r} has no option {unknown[0]!r}{did_you_mean(unknown[0], accepted)}; "
+                                f"its options: {', '.join(accepted)}")
     try:
         return SOLVERS[key](**options)
     except TypeError as exc:
