@@ -68,3 +68,15 @@ def check_positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def check_parameter(t: torch.Tensor, name: str, *, ndim: int) -> torch.Tensor:
+    """Return the distribution parameter ``t`` if it has ``ndim`` axes, is not empty and holds no NaN or inf;
+    else raise :class:`InvalidInputError` naming ``name``."""
+    if t.ndim != ndim:
+        raise InvalidInputError(f"{name}: expected {ndim} dimension(s), got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise InvalidInputError(f"{name}: empty (shape {tuple(t.shape)})")
+    if not bool(torch.isfinite(t).all()):
+        raise InvalidInputError(f"{name}: contains NaN or inf")
+    return t

@@ -47,3 +47,35 @@ def unseal(raw: bytes, name: str) -> tuple[bytes, bool]:
 def json_digest(content: Any) -> str:
     """SHA-256 of ``content``'s canonical JSON (sorted keys, no spaces): the same for equal parsed content."""
     return sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode())
+
+
+def read_tensor_state(file: Any, *, missing_hint: str = "") -> dict[str, Any]:
+    """The state dict of tensors saved in ``file`` (read with ``torch.load(..., weights_only=True)`` onto the
+    CPU); :class:`CheckpointError` names the file when it is missing (plus ``missing_hint``), corrupt, or not
+    a dict of tensors."""
+    import torch
+
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing{missing_hint}")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{file}: expected a state dict of tensors, got {type(state).__name__}")
+    return state
+
+
+def load_finite_state(net: Any, state: dict[str, Any], file: Any, what: str) -> None:
+    """``net.load_state_dict(state)``; :class:`CheckpointError` names ``file`` when the state does not match
+    the network (described as ``what``) or holds NaN or inf."""
+    import torch
+
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{file}: does not match {what}: {' '.join(first[:3])}") from exc
+    for name, tensor in state.items():
+        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from monge._checks import check_samples
+from monge._checks import check_parameter, check_samples
+from monge._integrity import read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError
 from monge.pairs.base import W1BenchmarkPair
 from monge.pairs.registry import register_pair_family
@@ -59,14 +60,7 @@ def _as_param(value: Any, name: str, ndim: int) -> torch.Tensor:
         raise InvalidInputError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
     if t.is_complex() or t.dtype == torch.bool:
         raise InvalidInputError(f"{name}: expected real numbers, got dtype {t.dtype}")
-    t = t.to("cpu", torch.float64)
-    if t.ndim != ndim:
-        raise InvalidInputError(f"{name}: expected {ndim} dimension(s), got shape {tuple(t.shape)}")
-    if t.numel() == 0:
-        raise InvalidInputError(f"{name}: empty (shape {tuple(t.shape)})")
-    if not bool(torch.isfinite(t).all()):
-        raise InvalidInputError(f"{name}: contains NaN or inf")
-    return t
+    return check_parameter(t.to("cpu", torch.float64), name, ndim=ndim)
 
 
 class MinFunnel:
@@ -409,18 +403,11 @@ def published_file(root: Any, dim: int, width: int, *, degree: float = W1BENCH_D
 
 def _read_state(file: Path, dim: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(centres, biases) from a published state dict, or :class:`CheckpointError` naming ``file``."""
-    if not file.is_file():
-        hint = ""
-        if dim not in W1BENCH_DIMS or width not in W1BENCH_WIDTHS:
-            hint = (f" (published pairs exist for D in {list(W1BENCH_DIMS)} and N in {list(W1BENCH_WIDTHS)}; "
-                    f"use 'funnel:{dim}:{width}' for a generated pair)")
-        raise CheckpointError(f"{file}: missing{hint}")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{file}: expected a state dict of tensors, got {type(state).__name__}")
+    hint = ""
+    if dim not in W1BENCH_DIMS or width not in W1BENCH_WIDTHS:
+        hint = (f" (published pairs exist for D in {list(W1BENCH_DIMS)} and N in {list(W1BENCH_WIDTHS)}; "
+                f"use 'funnel:{dim}:{width}' for a generated pair)")
+    state = read_tensor_state(file, missing_hint=hint)
     missing = [k for k in KEYS if k not in state]
     extra = sorted(str(k) for k in state if k not in KEYS)
     if missing or extra:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from monge._checks import check_samples
+from monge._integrity import load_finite_state, read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.pairs.base import BenchmarkPair, Moments
@@ -85,22 +86,7 @@ def _load_potential(file: Path, dim: int) -> DenseICNN:
     :class:`CheckpointError` names the file when it is missing, corrupt or does not fit the architecture."""
     net = DenseICNN(dim, _hidden_sizes(dim), rank=1, strong_convexity=STRONG_CONVEXITY, init_std=0.0,
                     dtype=torch.float64, generator=torch.Generator())  # private: global RNG untouched
-    if not file.is_file():
-        raise CheckpointError(f"{file}: missing")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise CheckpointError(f"{file}: corrupt or not a state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{file}: expected a state dict of tensors, got {type(state).__name__}")
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(f"{file}: does not match DenseICNN(dim={dim}): {' '.join(first[:3])}") from exc
-    for name, tensor in state.items():
-        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
+    load_finite_state(net, read_tensor_state(file), file, f"DenseICNN(dim={dim})")
     net.requires_grad_(False)
     return net
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from monge._checks import check_parameter
 from monge.errors import InvalidInputError
 from monge.samplers.base import Sampler
 
@@ -63,14 +64,7 @@ def _param(x: Any, name: str, *, ndim: int) -> torch.Tensor:
             raise InvalidInputError(f"{name}: expected a tensor or array, got {type(x).__name__}") from exc
     if t.is_complex() or not (t.is_floating_point() or t.dtype in _REAL_INT_DTYPES):
         raise InvalidInputError(f"{name}: expected real numbers, got dtype {t.dtype}")
-    t = t.to(device="cpu", dtype=torch.float64)
-    if t.ndim != ndim:
-        raise InvalidInputError(f"{name}: expected {ndim} dimension(s), got shape {tuple(t.shape)}")
-    if t.numel() == 0:
-        raise InvalidInputError(f"{name}: empty (shape {tuple(t.shape)})")
-    if not bool(torch.isfinite(t).all()):
-        raise InvalidInputError(f"{name}: contains NaN or inf")
-    return t
+    return check_parameter(t.to(device="cpu", dtype=torch.float64), name, ndim=ndim)
 
 
 _REAL_INT_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}

@@ -69,14 +69,16 @@ TOY_PAIRS: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------------------------
 
 
-def eight_gaussians(
-    *,
-    radius: float = 12.0,
-    std: float = 1.0,
-    standardize: bool = True,
-    dtype: torch.dtype = torch.float32,
-    device: Any = "cpu",
-) -> GaussianMixture:
+def _isotropic_mixture(centres: torch.Tensor, std: float, spread: float, standardize: bool, dtype: torch.dtype,
+                       device: Any) -> GaussianMixture:
+    """Equal-weight Gaussians with isotropic ``std`` at ``centres``, whose per-coordinate variance is ``spread``;
+    with ``standardize`` everything is divided by the mixture's standard deviation ``sqrt(spread + std^2)``."""
+    scale = math.sqrt(spread + std**2) if standardize else 1.0
+    return GaussianMixture(centres / scale, std=std / scale, dtype=dtype, device=device)
+
+
+def eight_gaussians(*, radius: float = 12.0, std: float = 1.0, standardize: bool = True,
+                    dtype: torch.dtype = torch.float32, device: Any = "cpu") -> GaussianMixture:
     """Mixture of 8 equal-weight Gaussians with centres on a circle (W2GN toy target; Korotin et al., ICLR 2021).
 
     Centres ``radius * (cos(k pi/4), sin(k pi/4))``, isotropic ``std``. With ``standardize`` everything is divided
@@ -84,19 +86,11 @@ def eight_gaussians(
     """
     angles = torch.arange(8, dtype=torch.float64) * (math.pi / 4)
     centres = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-    scale = math.sqrt(radius**2 / 2 + std**2) if standardize else 1.0
-    return GaussianMixture(centres / scale, std=std / scale, dtype=dtype, device=device)
+    return _isotropic_mixture(centres, std, radius**2 / 2, standardize, dtype, device)
 
 
-def grid_gaussians(
-    side: int,
-    *,
-    step: float = 9.0,
-    std: float = 1.0,
-    standardize: bool = True,
-    dtype: torch.dtype = torch.float32,
-    device: Any = "cpu",
-) -> GaussianMixture:
+def grid_gaussians(side: int, *, step: float = 9.0, std: float = 1.0, standardize: bool = True,
+                   dtype: torch.dtype = torch.float32, device: Any = "cpu") -> GaussianMixture:
     """Mixture of ``side x side`` equal-weight Gaussians on a centred square grid (W2GN toy targets, Korotin et al.).
 
     Grid spacing ``step``, isotropic ``std``. With ``standardize`` everything is divided by the exact standard
@@ -108,8 +102,7 @@ def grid_gaussians(
     grid = torch.linspace(-(side - 1) / 2, (side - 1) / 2, side, dtype=torch.float64)
     yy, xx = torch.meshgrid(grid, grid, indexing="ij")
     centres = step * torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-    scale = math.sqrt(step**2 * float((grid**2).mean()) + std**2) if standardize else 1.0
-    return GaussianMixture(centres / scale, std=std / scale, dtype=dtype, device=device)
+    return _isotropic_mixture(centres, std, step**2 * float((grid**2).mean()), standardize, dtype, device)
 
 
 @lru_cache(maxsize=8)
@@ -126,7 +119,23 @@ def _swiss_roll_moments(noise: float) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
-class SwissRoll(Sampler):
+class _Planar(Sampler):
+    """A 2-D toy sampler: sets ``dim``, ``dtype`` and ``device``."""
+
+    def __init__(self, dtype: Any, device: Any):
+        self.dim = 2
+        self.dtype = _resolve_dtype(dtype)
+        self.device = _resolve_device(device)
+
+
+def _check_non_negative(**values: float) -> None:
+    """Raise :class:`InvalidInputError` naming the first value that is not a finite float >= 0."""
+    for name, value in values.items():
+        if not math.isfinite(value) or value < 0:
+            raise InvalidInputError(f"{name} must be a finite non-negative float, got {value!r}")
+
+
+class SwissRoll(_Planar):
     """2-D swiss roll: ``(t cos t, t sin t) + noise * N(0, I)``, ``t ~ U[1.5 pi, 4.5 pi]``.
 
     These are the ``x, z`` coordinates of scikit-learn's ``make_swiss_roll``, the W2GN toy target (Korotin et
@@ -138,11 +147,8 @@ class SwissRoll(Sampler):
     def __init__(
         self, *, noise: float = 0.8, standardize: bool = True, dtype: torch.dtype = torch.float32, device: Any = "cpu"
     ):
-        if not math.isfinite(noise) or noise < 0:
-            raise InvalidInputError(f"noise must be a finite non-negative float, got {noise!r}")
-        self.dim = 2
-        self.dtype = _resolve_dtype(dtype)
-        self.device = _resolve_device(device)
+        _check_non_negative(noise=noise)
+        super().__init__(dtype, device)
         self.noise = float(noise)
         self.standardize = bool(standardize)
         if self.standardize:
@@ -181,7 +187,7 @@ def four_gaussians(
     return GaussianMixture(centres, std=std, dtype=dtype, device=device)
 
 
-class UniformSquares(Sampler):
+class UniformSquares(_Planar):
     """Uniform mixture of axis-aligned squares: picks a centre uniformly, then a uniform point in its square.
 
     Used for the W2GAN checkerboard (Leygonie et al., "Adversarial computation of optimal transport maps",
@@ -200,9 +206,7 @@ class UniformSquares(Sampler):
             )
         if not math.isfinite(side) or side <= 0:
             raise InvalidInputError(f"side must be a finite positive float, got {side!r}")
-        self.dim = 2
-        self.dtype = _resolve_dtype(dtype)
-        self.device = _resolve_device(device)
+        super().__init__(dtype, device)
         self.centres = c.to(dtype=self.dtype, device=self.device)
         self.side = float(side)
 
@@ -235,7 +239,7 @@ def checkerboard(
     return UniformSquares(centres, side, dtype=dtype, device=device)
 
 
-class Spiral(Sampler):
+class Spiral(_Planar):
     """One arm of the W2GAN two-spirals pair (Leygonie et al., "Adversarial computation of optimal transport
     maps", 2019; "swissroll" in their code).
 
@@ -256,12 +260,8 @@ class Spiral(Sampler):
         dtype: torch.dtype = torch.float32,
         device: Any = "cpu",
     ):
-        for name, value in (("max_angle", max_angle), ("start", start), ("scale", scale), ("noise", noise)):
-            if not math.isfinite(value) or value < 0:
-                raise InvalidInputError(f"{name} must be a finite non-negative float, got {value!r}")
-        self.dim = 2
-        self.dtype = _resolve_dtype(dtype)
-        self.device = _resolve_device(device)
+        _check_non_negative(max_angle=max_angle, start=start, scale=scale, noise=noise)
+        super().__init__(dtype, device)
         self.flip = bool(flip)
         self.max_angle = math.radians(max_angle)
         self.start = math.radians(start)

@@ -356,7 +356,7 @@ def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: A
     ``manifest`` entry) does not have the recorded SHA-256, shapes and dtypes."""
     import io
 
-    from monge._integrity import sha256
+    from monge._integrity import load_finite_state, sha256
 
     file = Path(file)
     if not file.is_file():
@@ -379,14 +379,7 @@ def load_state_dict_checked(net: torch.nn.Module, file: Path, *, map_location: A
         raise CheckpointError(f"{file}: expected a state dict, got {type(state).__name__}")
     if manifest is not None and _tensor_specs(state) != manifest.get("tensors"):
         raise CheckpointError(f"{file}: its tensors' shapes or dtypes differ from the manifest's")
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(f"{file}: does not match {type(net).__name__}: {' '.join(first[:3])}") from exc
-    for name, tensor in state.items():
-        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
+    load_finite_state(net, state, file, type(net).__name__)
 
 
 def atomic_write(target: Path, write: Callable[[Any], None]) -> None:

@@ -137,6 +137,33 @@ def seeded(build: Any, generator: torch.Generator | None) -> nn.Module:
     return net
 
 
+def draw(source: Sampler, target: Sampler, batch_size: int,
+         generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One independent batch from each distribution: x ~ P, then y ~ Q (in that order from ``generator``)."""
+    return source.sample(batch_size, generator), target.sample(batch_size, generator)
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, schedule: Any = None) -> None:
+    """One optimiser step on ``loss``: clear the gradients, back-propagate, step (then ``schedule``, if any)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if schedule is not None:
+        schedule.step()
+
+
+def update_if_finite(opt: torch.optim.Optimizer, loss: torch.Tensor, logs: dict[str, float], *, schedule: Any = None,
+                     convexify: Sequence[nn.Module] = ()) -> dict[str, float]:
+    """Return a training step's ``logs`` after one :func:`descend` on ``loss`` followed by ``convexify()`` of
+    each network in ``convexify``; when ``logs["loss"]`` is not finite nothing is updated (the training loop
+    then restores the last good parameters)."""
+    if math.isfinite(logs["loss"]):
+        descend(opt, loss, schedule)
+        for net in convexify:
+            net.convexify()
+    return logs
+
+
 def mean_of_last(values: list[float], n: int = 50) -> float:
     """Mean of the last ``n`` values (NaN when empty): a smoothed estimate from a training history."""
     recent = values[-n:]
@@ -183,6 +210,16 @@ def pretrain_identity(net: nn.Module, source: Sampler, target: Sampler, *, steps
             break
     return mse
 
+
+def pretrain_as_configured(solver: Any, net: nn.Module, source: Sampler, target: Sampler, batch_size: int,
+                           generator: torch.Generator | None, *, name: str | None = None, gradient: Any = None) -> float:
+    """:func:`pretrain_identity` with ``solver``'s ``pretrain_steps``, ``pretrain_tol`` and ``pretrain_blow``
+    options; a non-finite loss is reported under ``name`` (default: the solver's class name)."""
+    return pretrain_identity(net, source, target, steps=solver.pretrain_steps, tol=solver.pretrain_tol,
+                             blow=solver.pretrain_blow, batch_size=batch_size, generator=generator,
+                             name=name or type(solver).__name__, gradient=gradient)
+
+
 __all__ = ["adam", "check_betas", "check_choice", "check_hidden_sizes", "check_int", "check_nonnegative",
-           "check_number", "check_positive", "compiled_or_eager", "mean_of_last", "prepare_data",
-           "pretrain_identity", "seeded"]
+           "check_number", "check_positive", "compiled_or_eager", "descend", "draw", "mean_of_last", "prepare_data",
+           "pretrain_as_configured", "pretrain_identity", "seeded", "update_if_finite"]

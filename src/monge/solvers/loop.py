@@ -470,6 +470,27 @@ def train_loop(
     return finish(i)
 
 
+def run_w2_training(solver: Any, *, steps: int, params: Sequence[torch.Tensor], step: Callable[[int], dict[str, float]],
+                    history: dict[str, list[float]], forward: torch.nn.Module, inverse: torch.nn.Module | None = None,
+                    estimate: str | Callable[[int], float] = "w2_dual", callback: Callback | None = None,
+                    started: float | None = None, state: Mapping[str, Any] | None = None,
+                    generator: torch.Generator | None = None, data: Sequence[Any] | None = None) -> W2Result:
+    """Run :func:`train_loop` for a W2 ``solver`` and build its :class:`W2Result`: the networks ``forward``
+    and ``inverse``, the solver's name and settings, and as ``cost_estimate`` the mean of the last 50 values
+    of ``history[estimate]`` (or ``estimate(steps_done)`` when it is a function). The other arguments go to
+    :func:`train_loop` as they are (its ``name`` is the solver's class name)."""
+    from monge.solvers.common import mean_of_last
+
+    def make_result(steps_done: int) -> W2Result:
+        cost = estimate(steps_done) if callable(estimate) else mean_of_last(history[estimate])
+        return W2Result(solver=solver.name, forward_potential=forward, inverse_potential=inverse, cost_estimate=cost,
+                        history=history, settings=solver.settings(), steps=steps_done)
+
+    return train_loop(name=type(solver).__name__, steps=steps, params=params, step=step, make_result=make_result,
+                      history=history, callback=callback, started=started, state=state, generator=generator,
+                      data=data)
+
+
 def _non_finite(logs: Mapping[str, float]) -> str | None:
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     return ", ".join(f"{k} = {v}" for k, v in bad.items()) if bad else None

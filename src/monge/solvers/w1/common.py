@@ -10,7 +10,7 @@ from torch import nn
 
 from monge.nets.mlp import MLPPotential
 from monge.samplers import Sampler
-from monge.solvers.common import mean_of_last, seeded
+from monge.solvers.common import adam, descend, draw, mean_of_last, seeded
 from monge.solvers.loop import train_loop
 from monge.solvers.w1.base import W1Result
 
@@ -51,12 +51,6 @@ def prepare_mlp_critic(solver: Any, source: Any, target: Any, steps: int, batch_
     return source, target, critic
 
 
-def draw(source: Sampler, target: Sampler, batch_size: int,
-         generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One independent batch from each distribution: x ~ P, y ~ Q."""
-    return source.sample(batch_size, generator), target.sample(batch_size, generator)
-
-
 def interpolates(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """t·y + (1 − t)·x with t ~ U[0, 1] per pair (drawn from ``generator``): WGAN-GP's penalty points."""
     t = torch.rand(x.shape[0], 1, generator=generator, dtype=x.dtype,
@@ -68,9 +62,7 @@ def ascent_step(opt: torch.optim.Optimizer, objective: torch.Tensor, **logs: Any
     """One optimiser step that maximises ``objective`` (minimises −objective); returns the step's logs:
     ``"loss"`` (−objective, before the update) and ``logs`` as floats (``w1=`` the batch's dual value...)."""
     loss = -objective
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    descend(opt, loss)
     return {"loss": loss.item(), **{key: float(value) for key, value in logs.items()}}
 
 
@@ -119,3 +111,24 @@ def run_w1_training(*, name: str, steps: int, critic: nn.Module, extra_params: S
     return train_loop(name=name, steps=steps, params=params, step=step, make_result=make_result,  # type: ignore[arg-type]
                       history=history, callback=callback, started=started, generator=generator, data=data,
                       state={"critic": critic, "mover": mover, **(state or {})})
+
+
+def fit_adam_critic(solver: Any, source: Any, target: Any, *, steps: int, batch_size: int,
+                    generator: torch.Generator | None, callback: Any,
+                    ascent: Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+                    ) -> W1Result:
+    """The fit of a W1 solver that trains only its MLP critic (:func:`prepare_mlp_critic`) by Adam with the
+    solver's ``lr`` and ``betas``: each step draws x ~ P, y ~ Q, and ``ascent(critic, x, y)`` returns the
+    objective to maximise and the step's other logs (``w1``, the dual value, among them); see
+    :func:`ascent_step` and :func:`run_w1_training`."""
+    started = time.perf_counter()
+    source, target, critic = prepare_mlp_critic(solver, source, target, steps, batch_size, generator)
+    opt = adam(list(critic.parameters()), lr=solver.lr, betas=solver.betas)
+
+    def step(i: int) -> dict[str, float]:
+        objective, logs = ascent(critic, *draw(source, target, batch_size, generator))
+        return ascent_step(opt, objective, **logs)
+
+    return run_w1_training(name=solver.name, steps=steps, critic=critic, step=step, settings=solver.settings(),
+                           callback=callback, started=started, generator=generator, data=(source, target),
+                           state={"optimizer": opt})

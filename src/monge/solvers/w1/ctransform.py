@@ -30,15 +30,14 @@ The critic is an MLP with ReLU (as the benchmark's ``Critic``), widths
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 import torch
 
 from monge.solvers.base import Callback, register_solver
-from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number
+from monge.solvers.common import check_betas, check_choice, check_hidden_sizes, check_number
 from monge.solvers.w1.base import W1Result, W1Solver
-from monge.solvers.w1.common import ascent_step, draw, prepare_mlp_critic, run_w1_training
+from monge.solvers.w1.common import fit_adam_critic
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "silu", "softplus", "tanh")
 
@@ -102,17 +101,12 @@ class _CTransformWGAN(W1Solver):
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
-        started = time.perf_counter()
-        source, target, critic = prepare_mlp_critic(self, source, target, steps, batch_size, generator)
-        opt = adam(list(critic.parameters()), lr=self.lr, betas=self.betas)
-
-        def step(i: int) -> dict[str, float]:
-            x, y = draw(source, target, batch_size, generator)
+        def ascent(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             objective, extra = self._objective(critic, x, y)
-            return ascent_step(opt, objective, w1=objective.item(), **extra)
+            return objective, {"w1": objective.item(), **extra}
 
-        return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})
+        return fit_adam_critic(self, source, target, steps=steps, batch_size=batch_size, generator=generator,
+                               callback=callback, ascent=ascent)
 
 
 @register_solver("wgan-qp")

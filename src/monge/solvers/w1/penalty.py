@@ -15,16 +15,14 @@ trained alone, so ``n_critic`` does not apply.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 import torch
 
 from monge.solvers.base import Callback, register_solver
-from monge.solvers.common import adam, check_betas, check_choice, check_hidden_sizes, check_number
+from monge.solvers.common import check_betas, check_choice, check_hidden_sizes, check_number
 from monge.solvers.w1.base import W1Result, W1Solver
-from monge.solvers.w1.common import (BENCHMARK_LR, ascent_step, batch_dual, draw, gradient_penalty, interpolates,
-                                     prepare_mlp_critic, run_w1_training)
+from monge.solvers.w1.common import BENCHMARK_LR, batch_dual, fit_adam_critic, gradient_penalty, interpolates
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "silu", "softplus", "tanh")
 
@@ -47,18 +45,13 @@ class _PenaltyWGAN(W1Solver):
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
-        started = time.perf_counter()
-        source, target, critic = prepare_mlp_critic(self, source, target, steps, batch_size, generator)
-        opt = adam(list(critic.parameters()), lr=self.lr, betas=self.betas)
-
-        def step(i: int) -> dict[str, float]:
-            x, y = draw(source, target, batch_size, generator)
+        def ascent(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             dual = batch_dual(critic, x, y)
             penalty = gradient_penalty(critic, interpolates(x, y, generator), one_sided=self.one_sided)
-            return ascent_step(opt, dual - self.penalty_weight * penalty, w1=dual.item(), penalty=penalty.item())
+            return dual - self.penalty_weight * penalty, {"w1": dual.item(), "penalty": penalty.item()}
 
-        return run_w1_training(name=self.name, steps=steps, critic=critic, step=step, settings=self.settings(),
-                               callback=callback, started=started, generator=generator, data=(source, target), state={"optimizer": opt})
+        return fit_adam_critic(self, source, target, steps=steps, batch_size=batch_size, generator=generator,
+                               callback=callback, ascent=ascent)
 
 
 @register_solver("wgan-gp")

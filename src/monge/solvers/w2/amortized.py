@@ -55,10 +55,10 @@ from monge.errors import InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
-from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.loop import train_loop
-from monge.solvers.common import check_betas, check_hidden_sizes, mean_of_last, prepare_data, pretrain_identity, seeded
+from monge.solvers.loop import run_w2_training
+from monge.solvers.common import (check_betas, check_hidden_sizes, draw, prepare_data, pretrain_as_configured, seeded,
+                                  update_if_finite)
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 POTENTIALS = ("mlp", "icnn")
@@ -180,39 +180,23 @@ class AmortizedConjugate(W2Solver):
         amortizer = seeded(lambda: ResidualMap(dim, h_sizes, activation=self.activation), generator)
         return f.to(device=device, dtype=dtype), amortizer.to(device=device, dtype=dtype)
 
-    def _pretrain_identity(self, f: Potential, source: Sampler, target: Sampler, batch_size: int,
-                           generator: torch.Generator | None) -> float:
-        """Fit ∇f ≈ id on noise covering both data sets (as W2GN); returns the final mean squared error."""
-        return pretrain_identity(f, source, target, steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                 blow=self.pretrain_blow, batch_size=batch_size, generator=generator,
-                                 name="AmortizedConjugate")
-
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 1024,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train f and H for ``steps`` AdamW steps on minibatches of ``batch_size`` from each side.
 
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
         whose loss was finite) when a loss is not finite.
         """
         source, target = prepare_data(source, target, steps, batch_size, generator)
-        dim, dtype, device = source.dim, source.dtype, source.device
-
-        f, amortizer = self._build_networks(dim, dtype, device, generator)
+        f, amortizer = self._build_networks(source.dim, source.dtype, source.device, generator)
         history: dict[str, list[float]] = {"loss": [], "dual": [], "amortization": [], "finetune_iters": [],
                                            "w2_dual": []}
         if self.finetune_iters:
             history["residual"] = []                                   # mean ‖∇f(x̂) − y‖ after fine-tuning
         started = time.perf_counter()
-        history["pretrain_mse"] = [self._pretrain_identity(f, source, target, batch_size, generator)]
+        # ∇f ≈ id on noise covering both data sets (as W2GN)
+        history["pretrain_mse"] = [pretrain_as_configured(self, f, source, target, batch_size, generator)]
         f_params, h_params = list(f.parameters()), list(amortizer.parameters())
         params = [*f_params, *h_params]
         opt = _adamw(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
@@ -220,30 +204,15 @@ class AmortizedConjugate(W2Solver):
                     if self.lr_decay else None)
         solver = LBFGSConjugate(max_iter=self.finetune_iters, tol=self.finetune_tol) if self.finetune_iters else None
 
-        def make_result(step: int) -> W2Result:
-            return W2Result(solver=self.name, forward_potential=f, inverse_potential=amortizer,
-                            cost_estimate=mean_of_last(history["w2_dual"]), history=history,
-                            settings=self.settings(), steps=step)
-
         def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
+            x, y = draw(source, target, batch_size, generator)
             loss, logs = self._loss(f, amortizer, f_params, solver, x, y)
-            if not math.isfinite(logs["loss"]):
-                return logs  # no update: the loop restores the last good parameters and raises
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if schedule is not None:
-                schedule.step()
-            f.convexify()
-            return logs
+            return update_if_finite(opt, loss, logs, schedule=schedule, convexify=(f,))
 
-        result = train_loop(name="AmortizedConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, data=(source, target),
-                            state={"f": f, "amortizer": amortizer, "optimizer": opt, "schedule": schedule})
-        return result
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=f,
+                               inverse=amortizer, callback=callback, started=started, generator=generator,
+                               data=(source, target),
+                               state={"f": f, "amortizer": amortizer, "optimizer": opt, "schedule": schedule})
 
     def _loss(self, f: Potential, amortizer: ResidualMap, f_params: list[torch.Tensor],
               solver: LBFGSConjugate | None, x: torch.Tensor, y: torch.Tensor

@@ -35,8 +35,9 @@ from torch import nn
 from monge.errors import InvalidInputError
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import check_hidden_sizes, check_number, prepare_data, seeded
-from monge.solvers.loop import train_loop
+from monge.solvers.common import (check_hidden_sizes, check_number, draw, mean_of_last, prepare_data, seeded,
+                                  update_if_finite)
+from monge.solvers.loop import run_w2_training
 
 REGULARIZATIONS = ("entropic", "l2")
 
@@ -164,16 +165,8 @@ class LSOT(W2Solver):
         return per_row.mean() if normalized else per_row.mean() / w.shape[1]
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 1024,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train the dual potentials, then the map(s), for ``steps`` Adam steps in total on minibatches of
         ``batch_size`` from each side (the dual and map losses use all batch_size² pairs)."""
         source, target = prepare_data(source, target, steps, batch_size, generator)
@@ -203,26 +196,17 @@ class LSOT(W2Solver):
         map_opt = torch.optim.Adam(map_params, lr=self.lr, betas=self.betas)
         history: dict[str, list[float]] = {"loss": [], "phase": [], "w2_dual": [], "transport_cost": []}
 
-        def make_result(step: int) -> W2Result:
-            done = max(0, step - dual_steps)
-            recent = history["transport_cost"][dual_steps:dual_steps + done][-50:]
-            estimate = sum(recent) / len(recent) if recent else float("nan")
-            return W2Result(solver=self.name, forward_potential=t_map, inverse_potential=s_map,
-                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
+        def estimate(step: int) -> float:
+            return mean_of_last(history["transport_cost"][dual_steps:step])       # the map steps' costs
 
         def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
+            x, y = draw(source, target, batch_size, generator)
             if i < dual_steps:
                 ux, vy, delta = self._delta(u, v, x, y)
                 dual = ux.mean() + vy.mean() - self._penalty(delta)
                 loss = -dual
                 logs = {"loss": loss.item(), "phase": 0.0, "w2_dual": dual.item(), "transport_cost": 0.0}
-                if math.isfinite(logs["loss"]):
-                    dual_opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    dual_opt.step()
-                return logs
+                return update_if_finite(dual_opt, loss, logs)
             with torch.no_grad():
                 ux, vy, delta = self._delta(u, v, x, y)
                 dual = ux.mean() + vy.mean() - self._penalty(delta)
@@ -234,14 +218,10 @@ class LSOT(W2Solver):
                 loss = loss + self._map_loss(s_map(y), x, w_inv, self.normalize_plan)
             cost = 0.5 * (t_x.detach() - x).square().sum(1).mean()
             logs = {"loss": loss.item(), "phase": 1.0, "w2_dual": dual.item(), "transport_cost": cost.item()}
-            if math.isfinite(logs["loss"]):
-                map_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                map_opt.step()
-            return logs
+            return update_if_finite(map_opt, loss, logs)
 
-        result = train_loop(name="LSOT", steps=steps, params=[*dual_params, *map_params], step=step,
-                            make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, data=(source, target), state={"u": u, "v": v, "t_map": t_map, "s_map": s_map,
-                                                        "dual_optimizer": dual_opt, "map_optimizer": map_opt})
-        return result
+        return run_w2_training(self, steps=steps, params=[*dual_params, *map_params], step=step, history=history,
+                               forward=t_map, inverse=s_map, estimate=estimate, callback=callback, started=started,
+                               generator=generator, data=(source, target),
+                               state={"u": u, "v": v, "t_map": t_map, "s_map": s_map,
+                                      "dual_optimizer": dual_opt, "map_optimizer": map_opt})

@@ -35,21 +35,37 @@ from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers import common
-from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
-                                  seeded)
-from monge.solvers.common import mean_of_last
-from monge.solvers.loop import train_loop
-from monge.solvers.common import adam, check_betas
+from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_int, check_number,
+                                  descend, draw, prepare_data, pretrain_as_configured, seeded)
+from monge.solvers.loop import run_w2_training
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
 # ------------------------------------------------------------------------------------ shared helpers
-def pretrain_identity(net: Potential, source: Sampler, target: Sampler, batch_size: int,
-                      generator: torch.Generator | None, *, steps: int, tol: float, blow: float) -> float:
-    """W2GN's identity pre-training (∇ψ ≈ id on N(m, (blow·σ)²) noise); returns the final MSE."""
-    return common.pretrain_identity(net, source, target, steps=steps, tol=tol, blow=blow, batch_size=batch_size,
-                                    generator=generator, name=type(net).__name__)
+class PretrainedICNNOptions:
+    """The DenseICNN and identity pre-training options that :class:`Makkuva`, ``ReversedMaximin`` and
+    ``TaghvaeiJalali`` share: validation, their part of ``settings()``, and the pre-training itself."""
+
+    def _set_icnn_options(self, who: str, *, strong_convexity: float, init_std: float, pretrain_steps: int,
+                          pretrain_tol: float, pretrain_blow: float) -> None:
+        self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
+        self.init_std = check_number(who, "init_std", init_std, positive=True)
+        self.pretrain_steps = check_int(who, "pretrain_steps", pretrain_steps)
+        self.pretrain_tol = check_number(who, "pretrain_tol", pretrain_tol)
+        self.pretrain_blow = check_number(who, "pretrain_blow", pretrain_blow, positive=True)
+
+    def _icnn_settings(self) -> dict[str, Any]:
+        return {"strong_convexity": self.strong_convexity, "init_std": self.init_std,
+                "pretrain_steps": self.pretrain_steps, "pretrain_tol": self.pretrain_tol,
+                "pretrain_blow": self.pretrain_blow}
+
+    def _pretrain(self, net: Potential, history: dict[str, list[float]], key: str, source: Sampler, target: Sampler,
+                  batch_size: int, generator: torch.Generator | None) -> None:
+        """W2GN's identity pre-training of ``net`` (∇ψ ≈ id on N(m, (blow·σ)²) noise), unless ``pretrain_steps``
+        is 0; its final mean squared error goes to ``history[key]``."""
+        if self.pretrain_steps:
+            history[key] = [pretrain_as_configured(self, net, source, target, batch_size, generator,
+                                                   name=type(net).__name__)]
 
 
 def negative_weight_penalty(net: nn.Module) -> torch.Tensor:
@@ -60,7 +76,7 @@ def negative_weight_penalty(net: nn.Module) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------- solver
 @register_solver("mm-2")
-class Makkuva(W2Solver):
+class Makkuva(PretrainedICNNOptions, W2Solver):
     """Minimax OT with two ICNNs (Makkuva, Taghvaei, Oh, Lee; ICML 2020), the benchmark's [MMv2]/[MM].
 
     min_f max_g E_Q f(y) + E_P[⟨x, ∇g(x)⟩ − f(∇g(x))]: one step on f, then ``inner_steps`` on g per step.
@@ -91,24 +107,11 @@ class Makkuva(W2Solver):
              "networks. ICML 2020. arXiv:1908.10962")
     smoke_options = {"hidden_sizes": [16, 16, 8], "inner_steps": 2, "pretrain_steps": 20}
 
-    def __init__(
-        self,
-        *,
-        hidden_sizes: Sequence[int] | None = None,
-        inner_steps: int = 15,
-        lr: float = 1e-3,
-        betas: Sequence[float] = (0.9, 0.999),
-        convex: bool = True,
-        convexity: str = "clamp",
-        penalty_weight: float = 1.0,
-        rank: int = 1,
-        activation: str = "celu",
-        strong_convexity: float = 1e-4,
-        init_std: float = 0.05,
-        pretrain_steps: int = 1000,
-        pretrain_tol: float = 1e-3,
-        pretrain_blow: float = 3.0,
-    ):
+    def __init__(self, *, hidden_sizes: Sequence[int] | None = None, inner_steps: int = 15, lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), convex: bool = True, convexity: str = "clamp",
+                 penalty_weight: float = 1.0, rank: int = 1, activation: str = "celu", strong_convexity: float = 1e-4,
+                 init_std: float = 0.05, pretrain_steps: int = 1000, pretrain_tol: float = 1e-3,
+                 pretrain_blow: float = 3.0):
         who = "Makkuva"
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.inner_steps = check_int(who, "inner_steps", inner_steps, minimum=1)
@@ -123,19 +126,14 @@ class Makkuva(W2Solver):
         self.activation = activation
         if convex:
             check_choice(who, "activation", activation, ("celu", "softplus"))
-        self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
-        self.init_std = check_number(who, "init_std", init_std, positive=True)
-        self.pretrain_steps = check_int(who, "pretrain_steps", pretrain_steps)
-        self.pretrain_tol = check_number(who, "pretrain_tol", pretrain_tol)
-        self.pretrain_blow = check_number(who, "pretrain_blow", pretrain_blow, positive=True)
+        self._set_icnn_options(who, strong_convexity=strong_convexity, init_std=init_std, pretrain_steps=pretrain_steps,
+                               pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
 
     def settings(self) -> dict[str, Any]:
         return {"hidden_sizes": self.hidden_sizes, "inner_steps": self.inner_steps, "lr": self.lr,
                 "betas": list(self.betas), "convex": self.convex, "convexity": self.convexity,
                 "penalty_weight": self.penalty_weight, "rank": self.rank, "activation": self.activation,
-                "strong_convexity": self.strong_convexity, "init_std": self.init_std,
-                "pretrain_steps": self.pretrain_steps, "pretrain_tol": self.pretrain_tol,
-                "pretrain_blow": self.pretrain_blow}
+                **self._icnn_settings()}
 
     def _network(self, dim: int, dtype: torch.dtype, device: torch.device,
                  generator: torch.Generator | None) -> Potential:
@@ -159,24 +157,15 @@ class Makkuva(W2Solver):
         f = self._network(dim, dtype, device, generator)       # inverse map ∇f: Q → P (outer, min)
         history: dict[str, list[float]] = {"loss": [], "inner_loss": [], "w2_dual": []}
         started = time.perf_counter()
-        if self.pretrain_steps:
-            history["pretrain_mse"] = [pretrain_identity(g, source, target, batch_size, generator,
-                                                         steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                                         blow=self.pretrain_blow)]
+        self._pretrain(g, history, "pretrain_mse", source, target, batch_size, generator)
         f.load_state_dict(g.state_dict())
         f_opt = adam(list(f.parameters()), lr=self.lr, betas=self.betas)
         g_opt = adam(list(g.parameters()), lr=self.lr, betas=self.betas)
         clamp_g = self.convex and self.convexity == "clamp"
         penalise_g = self.convex and self.convexity == "penalty" and self.penalty_weight > 0
 
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["w2_dual"])
-            return W2Result(solver=self.name, forward_potential=g, inverse_potential=f, cost_estimate=estimate,
-                            history=history, settings=self.settings(), steps=step)
-
         def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
+            x, y = draw(source, target, batch_size, generator)
             with torch.no_grad():
                 x_push = g.gradient(x)
             f_y, f_push = f(y), f(x_push)
@@ -187,9 +176,7 @@ class Makkuva(W2Solver):
             logs = {"loss": value.item(), "w2_dual": dual.item()}
             if not math.isfinite(logs["loss"]):
                 return logs
-            f_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            f_opt.step()
+            descend(f_opt, loss)
             f.convexify()
             inner = float("nan")
             f.requires_grad_(False)                              # f is fixed while g moves
@@ -198,9 +185,7 @@ class Makkuva(W2Solver):
                 _, push = g.value_and_gradient(xs)
                 inner_loss = (f(push) - (xs * push).sum(1)).mean()
                 total = inner_loss + self.penalty_weight * negative_weight_penalty(g) if penalise_g else inner_loss
-                g_opt.zero_grad(set_to_none=True)
-                total.backward()
-                g_opt.step()
+                descend(g_opt, total)
                 if clamp_g:
                     g.convexify()
                 inner = inner_loss.item()
@@ -209,7 +194,6 @@ class Makkuva(W2Solver):
             return logs
 
         params = [*g.parameters(), *f.parameters()]
-        result = train_loop(name="Makkuva", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
-                            state={"g": g, "f": f, "g_optimizer": g_opt, "f_optimizer": f_opt})
-        return result
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=g, inverse=f,
+                               callback=callback, started=started, generator=generator, data=(source, target),
+                               state={"g": g, "f": f, "g_optimizer": g_opt, "f_optimizer": f_opt})

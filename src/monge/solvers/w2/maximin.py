@@ -32,17 +32,15 @@ from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import mean_of_last
-from monge.solvers.loop import train_loop
-from monge.solvers.common import (check_choice, check_hidden_sizes, check_int, check_number, prepare_data,
-                                  seeded)
-from monge.solvers.w2.makkuva import pretrain_identity
-from monge.solvers.common import adam, check_betas
+from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_int, check_number,
+                                  descend, draw, prepare_data, seeded)
+from monge.solvers.loop import run_w2_training
+from monge.solvers.w2.makkuva import PretrainedICNNOptions
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
 @register_solver("mm-r")
-class ReversedMaximin(W2Solver):
+class ReversedMaximin(PretrainedICNNOptions, W2Solver):
     """Reversed maximin (the benchmark's [MM:R]; Rout, Korotin, Burnaev, ICLR 2022, OTM): potential f and
     map T, sup_f inf_T E_P[½‖x − T(x)‖² − f(T(x))] + E_Q f(y). Forward map T; no inverse.
 
@@ -66,22 +64,11 @@ class ReversedMaximin(W2Solver):
              "Optimal Transport Solvers Work? A Continuous Wasserstein-2 Benchmark. NeurIPS 2021 ([MM:R])")
     smoke_options = {"hidden_sizes": [16, 16], "inner_steps": 2, "pretrain_steps": 20}
 
-    def __init__(
-        self,
-        *,
-        potential: str = "mlp",
-        map: str = "residual",  # noqa: A002 - the option's public name
-        hidden_sizes: Sequence[int] | None = None,
-        inner_steps: int = 15,
-        lr: float = 1e-3,
-        betas: Sequence[float] = (0.9, 0.999),
-        activation: str = "celu",
-        strong_convexity: float = 1e-4,
-        init_std: float = 0.05,
-        pretrain_steps: int = 1000,
-        pretrain_tol: float = 1e-3,
-        pretrain_blow: float = 3.0,
-    ):
+    def __init__(self, *, potential: str = "mlp", map: str = "residual",  # noqa: A002 - the option's public name
+                 hidden_sizes: Sequence[int] | None = None, inner_steps: int = 15, lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), activation: str = "celu", strong_convexity: float = 1e-4,
+                 init_std: float = 0.05, pretrain_steps: int = 1000, pretrain_tol: float = 1e-3,
+                 pretrain_blow: float = 3.0):
         who = "ReversedMaximin"
         self.potential = check_choice(who, "potential", potential, ("mlp", "icnn"))
         self.map = check_choice(who, "map", map, ("residual", "icnn-gradient"))
@@ -93,18 +80,13 @@ class ReversedMaximin(W2Solver):
                                        ("celu", "relu", "silu", "softplus", "tanh", "leaky_relu", "elu"))
         if "icnn" in (self.potential, self.map.split("-")[0]) and activation not in ("celu", "softplus"):
             raise InvalidInputError(f"{who}: DenseICNN activation must be 'celu' or 'softplus', got {activation!r}")
-        self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
-        self.init_std = check_number(who, "init_std", init_std, positive=True)
-        self.pretrain_steps = check_int(who, "pretrain_steps", pretrain_steps)
-        self.pretrain_tol = check_number(who, "pretrain_tol", pretrain_tol)
-        self.pretrain_blow = check_number(who, "pretrain_blow", pretrain_blow, positive=True)
+        self._set_icnn_options(who, strong_convexity=strong_convexity, init_std=init_std, pretrain_steps=pretrain_steps,
+                               pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
 
     def settings(self) -> dict[str, Any]:
         return {"potential": self.potential, "map": self.map, "hidden_sizes": self.hidden_sizes,
                 "inner_steps": self.inner_steps, "lr": self.lr, "betas": list(self.betas),
-                "activation": self.activation, "strong_convexity": self.strong_convexity,
-                "init_std": self.init_std, "pretrain_steps": self.pretrain_steps,
-                "pretrain_tol": self.pretrain_tol, "pretrain_blow": self.pretrain_blow}
+                "activation": self.activation, **self._icnn_settings()}
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
@@ -122,23 +104,20 @@ class ReversedMaximin(W2Solver):
 
         def pretrained_icnn(key: str) -> DenseICNN:
             net = DenseICNN(dim, sizes, **icnn)
-            if self.pretrain_steps:
-                history[key] = [pretrain_identity(net, source, target, batch_size, generator,
-                                                  steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                                  blow=self.pretrain_blow)]
+            self._pretrain(net, history, key, source, target, batch_size, generator)
             return net
 
+        def seeded_mlp(cls: type[nn.Module]) -> nn.Module:
+            return seeded(lambda: cls(dim, sizes, activation=self.activation, dtype=dtype, device=device), generator)
+
         if self.map == "residual":
-            T: nn.Module = seeded(lambda: ResidualMap(dim, sizes, activation=self.activation, dtype=dtype,
-                                                     device=device), generator)
+            T: nn.Module = seeded_mlp(ResidualMap)
             apply_map = T
         else:
             T = pretrained_icnn("pretrain_mse_map")
             apply_map = T.gradient
         if self.potential == "mlp":
-            f_net: nn.Module = seeded(lambda: MLPPotential(dim, sizes, activation=self.activation, dtype=dtype,
-                                                          device=device), generator)
-            f = f_net
+            f = f_net = seeded_mlp(MLPPotential)
         else:
             f_net = pretrained_icnn("pretrain_mse_potential")
 
@@ -150,14 +129,8 @@ class ReversedMaximin(W2Solver):
         convexify_f = getattr(f_net, "convexify", lambda: None)
         convexify_t = getattr(T, "convexify", lambda: None)
 
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["loss"])
-            return W2Result(solver=self.name, forward_potential=T, inverse_potential=None, cost_estimate=estimate,
-                            history=history, settings=self.settings(), steps=step)
-
         def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
+            x, y = draw(source, target, batch_size, generator)
             with torch.no_grad():
                 tx = apply_map(x)
             f_y, f_tx = f(y), f(tx)
@@ -167,9 +140,7 @@ class ReversedMaximin(W2Solver):
             logs = {"loss": value.item()}
             if not math.isfinite(logs["loss"]):
                 return logs
-            f_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            f_opt.step()
+            descend(f_opt, loss)
             convexify_f()
             inner = float("nan")
             f_net.requires_grad_(False)                          # f is fixed while T moves
@@ -177,9 +148,7 @@ class ReversedMaximin(W2Solver):
                 xs = source.sample(batch_size, generator)
                 txs = apply_map(xs)
                 inner_loss = (0.5 * (xs - txs).square().sum(1) - f(txs)).mean()
-                t_opt.zero_grad(set_to_none=True)
-                inner_loss.backward()
-                t_opt.step()
+                descend(t_opt, inner_loss)
                 convexify_t()
                 inner = inner_loss.item()
             f_net.requires_grad_(True)
@@ -187,7 +156,6 @@ class ReversedMaximin(W2Solver):
             return logs
 
         params = [*T.parameters(), *f_net.parameters()]
-        result = train_loop(name="ReversedMaximin", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
-                            state={"map": T, "potential": f_net, "map_optimizer": t_opt, "potential_optimizer": f_opt})
-        return result
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=T, estimate="loss",
+                               callback=callback, started=started, generator=generator, data=(source, target),
+                               state={"map": T, "potential": f_net, "map_optimizer": t_opt, "potential_optimizer": f_opt})

@@ -20,9 +20,9 @@ from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import mean_of_last
-from monge.solvers.loop import train_loop
-from monge.solvers.common import check_hidden_sizes, check_number, prepare_data, pretrain_identity
+from monge.solvers.common import (check_hidden_sizes, check_number, draw, prepare_data, pretrain_as_configured,
+                                  update_if_finite)
+from monge.solvers.loop import run_w2_training
 from monge.solvers.w2.lsot import half_sq_dist
 
 
@@ -32,13 +32,19 @@ def default_hidden_sizes(dim: int) -> list[int]:
 
 
 class _ICNNPairSolver(W2Solver):
-    """Shared set-up: validated options, two seeded DenseICNNs, identity pre-training, Adam."""
+    """Shared set-up and training: validated options, two seeded DenseICNNs, identity pre-training, one Adam
+    step per batch on the loss of :meth:`_batch_loss` (whose logs are ``loss`` and :attr:`_logged`)."""
 
     _who = "solver"
+    _logged: tuple[str, ...] = ()
+    """History keys the batch loss logs besides ``loss``."""
+    _estimate = "w2_dual"
+    """History key whose recent mean is the result's ``cost_estimate``."""
 
-    def __init__(self, *, hidden_sizes: Sequence[int] | None, rank: int, activation: str,
-                 strong_convexity: float, init_std: float, lr: float, betas: Sequence[float],
-                 convexify: bool, pretrain_steps: int, pretrain_tol: float, pretrain_blow: float):
+    def __init__(self, *, hidden_sizes: Sequence[int] | None = None, rank: int = 1, activation: str = "celu",
+                 strong_convexity: float = 1e-4, init_std: float = 0.05, lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), convexify: bool = True, pretrain_steps: int = 1000,
+                 pretrain_tol: float = 1e-3, pretrain_blow: float = 3.0):
         who = self._who
         self.lr = check_number(who, "lr", lr, positive=True)
         self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
@@ -56,7 +62,7 @@ class _ICNNPairSolver(W2Solver):
         self.betas = tuple(float(b) for b in betas)
         self.convexify, self.pretrain_steps = bool(convexify), pretrain_steps
 
-    def _base_settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         return {"hidden_sizes": self.hidden_sizes, "rank": self.rank, "activation": self.activation,
                 "strong_convexity": self.strong_convexity, "init_std": self.init_std, "lr": self.lr,
                 "betas": list(self.betas), "convexify": self.convexify, "pretrain_steps": self.pretrain_steps,
@@ -72,21 +78,34 @@ class _ICNNPairSolver(W2Solver):
         psi = DenseICNN(dim, generator=generator, **kwargs)
         psi_bar = DenseICNN(dim, generator=generator, **kwargs)
         history: dict[str, list[float]] = {"loss": []}
-        history["pretrain_mse"] = [self._pretrain_identity(psi, source, target, batch_size, generator)]
+        # ∇ψ ≈ id on noise covering both data sets (as W2GN), then copied into ψ̄
+        history["pretrain_mse"] = [pretrain_as_configured(self, psi, source, target, batch_size, generator)]
         psi_bar.load_state_dict(psi.state_dict())
         return source, target, psi, psi_bar, history
 
-    def _pretrain_identity(self, net: DenseICNN, source: Sampler, target: Sampler, batch_size: int,
-                           generator: torch.Generator | None) -> float:
-        """Fit ∇ψ ≈ id on noise covering both data sets (as W2GN); returns the final mean squared error."""
-        return pretrain_identity(net, source, target, steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                 blow=self.pretrain_blow, batch_size=batch_size, generator=generator,
-                                 name=type(self).__name__)
+    def _batch_loss(self, psi: DenseICNN, psi_bar: DenseICNN, x: torch.Tensor, y: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of one pair of batches and its logs."""
+        raise NotImplementedError
 
-    def _after_step(self, *nets: DenseICNN) -> None:
-        if self.convexify:
-            for net in nets:
-                net.convexify()
+    def _fit(self, source: Any, target: Any, steps: int, batch_size: int, generator: torch.Generator | None,
+             callback: Callback | None) -> W2Result:
+        """Train ψ and ψ̄ for ``steps`` Adam steps on minibatches of ``batch_size`` per side."""
+        started = time.perf_counter()
+        source, target, psi, psi_bar, history = self._setup(source, target, steps, batch_size, generator)
+        history.update({key: [] for key in self._logged})
+        params = [*psi.parameters(), *psi_bar.parameters()]
+        opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+
+        def step(i: int) -> dict[str, float]:
+            x, y = draw(source, target, batch_size, generator)
+            loss, logs = self._batch_loss(psi, psi_bar, x, y)
+            return update_if_finite(opt, loss, logs, convexify=(psi, psi_bar) if self.convexify else ())
+
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=psi,
+                               inverse=psi_bar, estimate=self._estimate, callback=callback, started=started,
+                               generator=generator, data=(source, target),
+                               state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
 
 
 _ICNN_ARGS = """        hidden_sizes: DenseICNN widths; default :func:`default_hidden_sizes` (benchmark setting).
@@ -125,29 +144,7 @@ class MinibatchConjugate(_ICNNPairSolver):
              "Solvers Work? A Continuous Wasserstein-2 Benchmark. NeurIPS 2021 ([MM-B]). arXiv:2106.01954")
     smoke_options = {"hidden_sizes": [16, 16, 8], "pretrain_steps": 30}
     _who = "MinibatchConjugate"
-
-    def __init__(
-        self,
-        *,
-        hidden_sizes: Sequence[int] | None = None,
-        rank: int = 1,
-        activation: str = "celu",
-        strong_convexity: float = 1e-4,
-        init_std: float = 0.05,
-        lr: float = 1e-3,
-        betas: Sequence[float] = (0.9, 0.999),
-        convexify: bool = True,
-        pretrain_steps: int = 1000,
-        pretrain_tol: float = 1e-3,
-        pretrain_blow: float = 3.0,
-    ):
-        super().__init__(hidden_sizes=hidden_sizes, rank=rank, activation=activation,
-                         strong_convexity=strong_convexity, init_std=init_std, lr=lr, betas=betas,
-                         convexify=convexify, pretrain_steps=pretrain_steps, pretrain_tol=pretrain_tol,
-                         pretrain_blow=pretrain_blow)
-
-    def settings(self) -> dict[str, Any]:
-        return self._base_settings()
+    _logged = ("w2_dual",)
 
     @staticmethod
     def _direction(net: DenseICNN, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,46 +158,17 @@ class MinibatchConjugate(_ICNNPairSolver):
             dual = 0.5 * x.square().sum(1).mean() + 0.5 * y.square().sum(1).mean() - psi_x.mean() - best.mean()
         return loss, dual
 
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 1024,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def _batch_loss(self, psi: DenseICNN, psi_bar: DenseICNN, x: torch.Tensor, y: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        loss_xy, dual_xy = self._direction(psi, x, y)
+        loss_yx, dual_yx = self._direction(psi_bar, y, x)
+        loss = 0.5 * (loss_xy + loss_yx)
+        return loss, {"loss": loss.item(), "w2_dual": 0.5 * (dual_xy + dual_yx).item()}
+
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train ψ and ψ̄ for ``steps`` Adam steps on minibatches of ``batch_size`` (1024, benchmark) per side."""
-        started = time.perf_counter()
-        source, target, psi, psi_bar, history = self._setup(source, target, steps, batch_size, generator)
-        history["w2_dual"] = []
-        params = [*psi.parameters(), *psi_bar.parameters()]
-        opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
-
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["w2_dual"])
-            return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
-                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
-
-        def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
-            loss_xy, dual_xy = self._direction(psi, x, y)
-            loss_yx, dual_yx = self._direction(psi_bar, y, x)
-            loss = 0.5 * (loss_xy + loss_yx)
-            logs = {"loss": loss.item(), "w2_dual": 0.5 * (dual_xy + dual_yx).item()}
-            if math.isfinite(logs["loss"]):
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                self._after_step(psi, psi_bar)
-            return logs
-
-        result = train_loop(name="MinibatchConjugate", steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, data=(source, target), state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
-        return result
+        return self._fit(source, target, steps, batch_size, generator, callback)
 
 
 MinibatchConjugate.__doc__ = MinibatchConjugate.__doc__.replace("{args}", _ICNN_ARGS.replace("{convexify}", "True; the notebook does not clamp"))
@@ -259,25 +227,14 @@ class WGANQC(_ICNNPairSolver):
              "Wasserstein-2 Benchmark, NeurIPS 2021 (arXiv:2106.01954)")
     smoke_options = {"hidden_sizes": [16, 16, 8], "pretrain_steps": 30}
     _who = "WGANQC"
+    _logged = ("ot_cost", "transport_cost")
+    _estimate = "transport_cost"
 
-    def __init__(
-        self,
-        *,
-        cost_scale: float = 1.0,
-        gamma: float = 0.1,
-        fit_target_mean: bool = False,
-        hidden_sizes: Sequence[int] | None = None,
-        rank: int = 1,
-        activation: str = "celu",
-        strong_convexity: float = 1e-4,
-        init_std: float = 0.05,
-        lr: float = 1e-3,
-        betas: Sequence[float] = (0.9, 0.999),
-        convexify: bool = True,
-        pretrain_steps: int = 1000,
-        pretrain_tol: float = 1e-3,
-        pretrain_blow: float = 3.0,
-    ):
+    def __init__(self, *, cost_scale: float = 1.0, gamma: float = 0.1, fit_target_mean: bool = False,
+                 hidden_sizes: Sequence[int] | None = None, rank: int = 1, activation: str = "celu",
+                 strong_convexity: float = 1e-4, init_std: float = 0.05, lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), convexify: bool = True, pretrain_steps: int = 1000,
+                 pretrain_tol: float = 1e-3, pretrain_blow: float = 3.0):
         self.cost_scale = check_number(self._who, "cost_scale", cost_scale, positive=True)
         self.gamma = check_number(self._who, "gamma", gamma)
         if not isinstance(fit_target_mean, bool):
@@ -290,7 +247,7 @@ class WGANQC(_ICNNPairSolver):
 
     def settings(self) -> dict[str, Any]:
         return {"cost_scale": self.cost_scale, "gamma": self.gamma, "fit_target_mean": self.fit_target_mean,
-                **self._base_settings()}
+                **super().settings()}
 
     def _batch_ot(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Exact discrete OT between the batches: assignment x_i → y_σ(i), y_j → x_τ(j), targets of f on x
@@ -328,49 +285,20 @@ class WGANQC(_ICNNPairSolver):
         loss = fit + 4 * math.sqrt(k) * self.gamma * reg
         return loss, 0.5 * (grad_x.detach() - x).square().sum(1).mean()
 
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 64,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def _batch_loss(self, psi: DenseICNN, psi_bar: DenseICNN, x: torch.Tensor, y: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        sigma, tau, target_x, target_y, ot_cost = self._batch_ot(x, y)
+        loss_xy, moved = self._loss(psi, x, y, sigma, target_x, target_y)
+        # Reversed problem: duals (β, α), so the targets are −(β − s) on y and −(−α − s) on x.
+        loss_yx, _ = self._loss(psi_bar, y, x, tau, -target_y, -target_x)
+        loss = loss_xy + loss_yx
+        return loss, {"loss": loss.item(), "ot_cost": ot_cost, "transport_cost": moved.item()}
+
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 64,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train ψ and ψ̄ for ``steps`` Adam steps on minibatches of ``batch_size`` per side (64, notebook:
         one exact OT problem of size batch_size² per step)."""
-        started = time.perf_counter()
-        source, target, psi, psi_bar, history = self._setup(source, target, steps, batch_size, generator)
-        history.update(ot_cost=[], transport_cost=[])
-        params = [*psi.parameters(), *psi_bar.parameters()]
-        opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
-
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["transport_cost"])
-            return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
-                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
-
-        def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
-            sigma, tau, target_x, target_y, ot_cost = self._batch_ot(x, y)
-            loss_xy, moved = self._loss(psi, x, y, sigma, target_x, target_y)
-            # Reversed problem: duals (β, α), so the targets are −(β − s) on y and −(−α − s) on x.
-            loss_yx, _ = self._loss(psi_bar, y, x, tau, -target_y, -target_x)
-            loss = loss_xy + loss_yx
-            logs = {"loss": loss.item(), "ot_cost": ot_cost, "transport_cost": moved.item()}
-            if math.isfinite(logs["loss"]):
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                self._after_step(psi, psi_bar)
-            return logs
-
-        result = train_loop(name="WGANQC", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
-                            state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt})
-        return result
+        return self._fit(source, target, steps, batch_size, generator, callback)
 
 
 WGANQC.__doc__ = WGANQC.__doc__.replace("{args}", _ICNN_ARGS.replace("{convexify}", "True; the notebook does not clamp"))

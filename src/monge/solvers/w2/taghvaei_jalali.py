@@ -20,7 +20,6 @@ potentials; one potential here gives both maps.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
@@ -30,11 +29,10 @@ from monge.conjugate import AdamConjugate, LBFGSConjugate, conjugate
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.icnn import DenseICNN
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import mean_of_last
-from monge.solvers.loop import train_loop
-from monge.solvers.common import check_choice, check_hidden_sizes, check_int, check_number, prepare_data
-from monge.solvers.w2.makkuva import pretrain_identity
-from monge.solvers.common import adam, check_betas
+from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_int, check_number,
+                                  prepare_data, update_if_finite)
+from monge.solvers.loop import run_w2_training
+from monge.solvers.w2.makkuva import PretrainedICNNOptions
 from monge.solvers.w2.w2gn import default_hidden_sizes
 
 
@@ -90,7 +88,7 @@ class ConjugateMap(Potential):
 
 
 @register_solver("mm-1")
-class TaghvaeiJalali(W2Solver):
+class TaghvaeiJalali(PretrainedICNNOptions, W2Solver):
     """One ICNN ψ, conjugate argmax solved per batch (Taghvaei & Jalali 2019; the benchmark's [MMv1]).
 
     Loss E_P ψ(x) − E_Q ψ(x*(y)), x*(y) = argmax_x ⟨x, y⟩ − ψ(x) by batched L-BFGS from x₀ = y.
@@ -121,26 +119,11 @@ class TaghvaeiJalali(W2Solver):
     smoke_options = {"hidden_sizes": [16, 16, 8], "pretrain_steps": 20, "conjugate_iters": 10,
                      "eval_conjugate_iters": 50}
 
-    def __init__(
-        self,
-        *,
-        direction: str = "forward",
-        hidden_sizes: Sequence[int] | None = None,
-        lr: float = 1e-3,
-        betas: Sequence[float] = (0.9, 0.999),
-        conjugate_solver: str = "lbfgs",
-        conjugate_iters: int = 50,
-        conjugate_tol: float = 1e-3,
-        eval_conjugate_iters: int = 200,
-        eval_conjugate_tol: float = 1e-5,
-        rank: int = 1,
-        activation: str = "celu",
-        strong_convexity: float = 1e-4,
-        init_std: float = 0.05,
-        pretrain_steps: int = 1000,
-        pretrain_tol: float = 1e-3,
-        pretrain_blow: float = 3.0,
-    ):
+    def __init__(self, *, direction: str = "forward", hidden_sizes: Sequence[int] | None = None, lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), conjugate_solver: str = "lbfgs", conjugate_iters: int = 50,
+                 conjugate_tol: float = 1e-3, eval_conjugate_iters: int = 200, eval_conjugate_tol: float = 1e-5,
+                 rank: int = 1, activation: str = "celu", strong_convexity: float = 1e-4, init_std: float = 0.05,
+                 pretrain_steps: int = 1000, pretrain_tol: float = 1e-3, pretrain_blow: float = 3.0):
         who = "TaghvaeiJalali"
         self.direction = check_choice(who, "direction", direction, ("forward", "reverse"))
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
@@ -153,20 +136,15 @@ class TaghvaeiJalali(W2Solver):
         self.eval_conjugate_tol = check_number(who, "eval_conjugate_tol", eval_conjugate_tol, positive=True)
         self.rank = check_int(who, "rank", rank, minimum=1)
         self.activation = check_choice(who, "activation", activation, ("celu", "softplus"))
-        self.strong_convexity = check_number(who, "strong_convexity", strong_convexity)
-        self.init_std = check_number(who, "init_std", init_std, positive=True)
-        self.pretrain_steps = check_int(who, "pretrain_steps", pretrain_steps)
-        self.pretrain_tol = check_number(who, "pretrain_tol", pretrain_tol)
-        self.pretrain_blow = check_number(who, "pretrain_blow", pretrain_blow, positive=True)
+        self._set_icnn_options(who, strong_convexity=strong_convexity, init_std=init_std, pretrain_steps=pretrain_steps,
+                               pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
 
     def settings(self) -> dict[str, Any]:
         return {"direction": self.direction, "hidden_sizes": self.hidden_sizes, "lr": self.lr,
                 "betas": list(self.betas), "conjugate_solver": self.conjugate_solver,
                 "conjugate_iters": self.conjugate_iters, "conjugate_tol": self.conjugate_tol,
                 "eval_conjugate_iters": self.eval_conjugate_iters, "eval_conjugate_tol": self.eval_conjugate_tol,
-                "rank": self.rank, "activation": self.activation, "strong_convexity": self.strong_convexity,
-                "init_std": self.init_std, "pretrain_steps": self.pretrain_steps,
-                "pretrain_tol": self.pretrain_tol, "pretrain_blow": self.pretrain_blow}
+                "rank": self.rank, "activation": self.activation, **self._icnn_settings()}
 
     def _solver(self):
         if self.conjugate_solver == "adam":
@@ -188,19 +166,12 @@ class TaghvaeiJalali(W2Solver):
                         init_std=self.init_std, generator=generator, dtype=dtype, device=device)
         history: dict[str, list[float]] = {"loss": [], "w2_dual": [], "conjugate_residual": []}
         started = time.perf_counter()
-        if self.pretrain_steps:
-            history["pretrain_mse"] = [pretrain_identity(psi, source, target, batch_size, generator,
-                                                         steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                                         blow=self.pretrain_blow)]
+        self._pretrain(psi, history, "pretrain_mse", source, target, batch_size, generator)
         opt = adam(list(psi.parameters()), lr=self.lr, betas=self.betas)
         solver = self._solver()
         psi_bar = ConjugateMap(psi, max_iter=self.eval_conjugate_iters, tol=self.eval_conjugate_tol)
 
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["w2_dual"])
-            fwd, inv = (psi, psi_bar) if self.direction == "forward" else (psi_bar, psi)
-            return W2Result(solver=self.name, forward_potential=fwd, inverse_potential=inv, cost_estimate=estimate,
-                            history=history, settings=self.settings(), steps=step)
+        fwd, inv = (psi, psi_bar) if self.direction == "forward" else (psi_bar, psi)
 
         def step(i: int) -> dict[str, float]:
             x = first.sample(batch_size, generator)
@@ -213,15 +184,8 @@ class TaghvaeiJalali(W2Solver):
                 value = psi_x.mean() + ((x_star * y).sum(1) - psi_star).mean()   # E ψ(x) + E ψ̄(y)
                 dual = 0.5 * x.square().sum(1).mean() + 0.5 * y.square().sum(1).mean() - value
             logs = {"loss": value.item(), "w2_dual": dual.item(), "conjugate_residual": res.residual.mean().item()}
-            if not math.isfinite(logs["loss"]):
-                return logs
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            psi.convexify()
-            return logs
+            return update_if_finite(opt, loss, logs, convexify=(psi,))
 
-        result = train_loop(name="TaghvaeiJalali", steps=steps, params=list(psi.parameters()), step=step,
-                            make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, data=(source, target), state={"psi": psi, "optimizer": opt})
-        return result
+        return run_w2_training(self, steps=steps, params=list(psi.parameters()), step=step, history=history,
+                               forward=fwd, inverse=inv, callback=callback, started=started, generator=generator,
+                               data=(source, target), state={"psi": psi, "optimizer": opt})

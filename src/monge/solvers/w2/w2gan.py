@@ -43,8 +43,8 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential, build_network, register_network
 from monge.nets.mlp import _ACTIVATIONS, MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
-from monge.solvers.common import adam, check_betas, check_hidden_sizes, mean_of_last, prepare_data
-from monge.solvers.loop import train_loop
+from monge.solvers.common import adam, check_betas, check_hidden_sizes, descend, draw, prepare_data
+from monge.solvers.loop import run_w2_training
 
 MAPS = ("generator", "discriminator")
 
@@ -195,16 +195,8 @@ class _AdversarialMap(W2Solver):
         return torch.rand(n, 1, generator=generator, dtype=like.dtype, device=dev).to(like.device)
 
     # ---- training
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 512,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 512,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train for ``steps`` generator steps, each preceded by ``n_critic`` critic steps, on minibatches
         of ``batch_size`` (default 512, the paper's 2-D setting) from each side.
 
@@ -226,24 +218,16 @@ class _AdversarialMap(W2Solver):
         history: dict[str, list[float]] = {"loss": [], "critic_loss": [], "dual": [], "transport_cost": []}
         started = time.perf_counter()
 
-        def make_result(step: int) -> W2Result:
-            estimate = mean_of_last(history["transport_cost"])
-            return W2Result(solver=self.name, forward_potential=forward, inverse_potential=None,
-                            cost_estimate=estimate, history=history, settings=self.settings(), steps=step)
-
         def step(i: int) -> dict[str, float]:
             for _ in range(self.n_critic):
-                z = source.sample(batch_size, generator)
-                x = target.sample(batch_size, generator)
+                z, x = draw(source, target, batch_size, generator)
                 with torch.no_grad():
                     fake = gen(z)
                 d_loss, dual = self._critic_loss(critics, fake, x, generator)
                 d_value = d_loss.item()
                 if not math.isfinite(d_value):
                     return {"loss": d_value, "critic_loss": d_value}
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
+                descend(opt_d, d_loss)
             z = source.sample(batch_size, generator)
             moved = gen(z)
             g_loss = self._generator_loss(critics, moved)
@@ -251,17 +235,14 @@ class _AdversarialMap(W2Solver):
                     "transport_cost": 0.5 * (moved.detach() - z).square().sum(1).mean().item()}
             if not all(math.isfinite(v) for v in logs.values()):
                 return logs
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
+            descend(opt_g, g_loss)
             return logs
 
-        result = train_loop(name=type(self).__name__, steps=steps, params=params, step=step,
-                            make_result=make_result, history=history, callback=callback, started=started,
-                            generator=generator, data=(source, target),
-                            state={"generator": gen, **{f"critic_{k}": c for k, c in enumerate(critics)},
-                                   "generator_optimizer": opt_g, "critic_optimizer": opt_d})
-        return result
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=forward,
+                               estimate="transport_cost", callback=callback, started=started, generator=generator,
+                               data=(source, target),
+                               state={"generator": gen, **{f"critic_{k}": c for k, c in enumerate(critics)},
+                                      "generator_optimizer": opt_g, "critic_optimizer": opt_d})
 
 
 # ---------------------------------------------------------------------------------------- W2GAN
@@ -300,21 +281,10 @@ class W2GAN(_AdversarialMap):
     smoke_options = {"generator_sizes": [16, 16], "critic_sizes": [16, 16], "n_critic": 2}
     _penalty_name = "reg_weight"
 
-    def __init__(
-        self,
-        *,
-        generator_sizes: Sequence[int] = (128, 128, 128),
-        critic_sizes: Sequence[int] = (128, 128),
-        activation: str = "relu",
-        generator_lr: float = 1e-4,
-        critic_lr: float = 5e-4,
-        betas: Sequence[float] = (0.5, 0.9),
-        n_critic: int = 20,
-        reg_weight: float = 200.0,
-        interpolation_penalty: bool = True,
-        critic_init_std: float = 0.1,
-        map: str = "generator",
-    ):
+    def __init__(self, *, generator_sizes: Sequence[int] = (128, 128, 128), critic_sizes: Sequence[int] = (128, 128),
+                 activation: str = "relu", generator_lr: float = 1e-4, critic_lr: float = 5e-4,
+                 betas: Sequence[float] = (0.5, 0.9), n_critic: int = 20, reg_weight: float = 200.0,
+                 interpolation_penalty: bool = True, critic_init_std: float = 0.1, map: str = "generator"):
         super().__init__(generator_sizes=generator_sizes, critic_sizes=critic_sizes, activation=activation,
                          generator_lr=generator_lr, critic_lr=critic_lr, betas=betas, n_critic=n_critic,
                          penalty=reg_weight, critic_init_std=critic_init_std)
@@ -365,19 +335,10 @@ class _WGANMap(_AdversarialMap):
     def _n_critics(self) -> int:
         return 1
 
-    def __init__(
-        self,
-        *,
-        generator_sizes: Sequence[int] = (128, 128, 128),
-        critic_sizes: Sequence[int] = (128, 128),
-        activation: str = "relu",
-        generator_lr: float = 1e-4,
-        critic_lr: float = 5e-4,
-        betas: Sequence[float] = (0.5, 0.9),
-        n_critic: int = 20,
-        penalty_weight: float = 10.0,
-        critic_init_std: float = 0.1,
-    ):
+    def __init__(self, *, generator_sizes: Sequence[int] = (128, 128, 128), critic_sizes: Sequence[int] = (128, 128),
+                 activation: str = "relu", generator_lr: float = 1e-4, critic_lr: float = 5e-4,
+                 betas: Sequence[float] = (0.5, 0.9), n_critic: int = 20, penalty_weight: float = 10.0,
+                 critic_init_std: float = 0.1):
         super().__init__(generator_sizes=generator_sizes, critic_sizes=critic_sizes, activation=activation,
                          generator_lr=generator_lr, critic_lr=critic_lr, betas=betas, n_critic=n_critic,
                          penalty=penalty_weight, critic_init_std=critic_init_std)

@@ -21,7 +21,6 @@ The input gradient ∇ψ is computed by the networks' explicit formula (one back
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
@@ -31,11 +30,10 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
-from monge.samplers import Sampler
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.common import (adam, check_choice, check_hidden_sizes, check_nonnegative, check_positive, compiled_or_eager,
-                                  mean_of_last, prepare_data, pretrain_identity, seeded)
-from monge.solvers.loop import train_loop
+                                  draw, prepare_data, pretrain_as_configured, seeded, update_if_finite)
+from monge.solvers.loop import run_w2_training
 
 
 def default_hidden_sizes(dim: int) -> list[int]:
@@ -162,24 +160,9 @@ class W2GN(W2Solver):
         inverse = DenseICNN(dim, generator=generator, **kwargs)
         return forward, inverse
 
-    def _pretrain_identity(self, net: Potential, source: Sampler, target: Sampler, batch_size: int,
-                           generator: torch.Generator | None) -> float:
-        """Fit ∇ψ ≈ id on noise covering both data sets; returns the final mean squared error."""
-        return pretrain_identity(net, source, target, steps=self.pretrain_steps, tol=self.pretrain_tol,
-                                 blow=self.pretrain_blow, batch_size=batch_size, generator=generator, name="W2GN",
-                                 gradient=lambda x: self._value_and_gradient(net, x)[1])
-
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        source: Any,
-        target: Any,
-        *,
-        steps: int,
-        batch_size: int = 1024,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-    ) -> W2Result:
+    def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> W2Result:
         """Train ψθ and ψ̄ω for ``steps`` Adam steps on minibatches of ``batch_size`` from each side.
 
         Raises :class:`~monge.errors.TrainingDiverged` (with ``.result`` holding the last parameters
@@ -194,7 +177,9 @@ class W2GN(W2Solver):
         history: dict[str, list[float]] = {"loss": [], "cycle": [], "w2_dual": []}
         started = time.perf_counter()
         if self.forward_potential is None:
-            history["pretrain_mse"] = [self._pretrain_identity(psi, source, target, batch_size, generator)]
+            # ∇ψ ≈ id on noise covering both data sets, then copied into ψ̄
+            history["pretrain_mse"] = [pretrain_as_configured(self, psi, source, target, batch_size, generator,
+                                                              gradient=lambda x: self._value_and_gradient(psi, x)[1])]
             psi_bar.load_state_dict(psi.state_dict())
         params = [*psi.parameters(), *psi_bar.parameters()]
         # One Adam over both potentials (Adam is per-parameter, so this equals one optimiser each).
@@ -202,33 +187,18 @@ class W2GN(W2Solver):
         schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.01 * self.lr)
                     if self.lr_decay else None)
 
-        def make_result(step: int) -> W2Result:
-            return W2Result(solver=self.name, forward_potential=psi, inverse_potential=psi_bar,
-                            cost_estimate=mean_of_last(history["w2_dual"]), history=history,
-                            settings=self.settings(), steps=step)
-
         loss_fn = compiled_or_eager(self._loss, "W2GN") if self.compile else self._loss
 
         def step(i: int) -> dict[str, float]:
-            x = source.sample(batch_size, generator)
-            y = target.sample(batch_size, generator)
+            x, y = draw(source, target, batch_size, generator)
             loss, cycle, dual = loss_fn(psi, psi_bar, x, y)
             logs = {"loss": loss.item(), "cycle": cycle.item(), "w2_dual": dual.item()}
-            if not math.isfinite(logs["loss"]):
-                return logs  # no update: the loop restores the last good parameters and raises
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if schedule is not None:
-                schedule.step()
-            psi.convexify()
-            psi_bar.convexify()
-            return logs
+            return update_if_finite(opt, loss, logs, schedule=schedule, convexify=(psi, psi_bar))
 
-        result = train_loop(name="W2GN", steps=steps, params=params, step=step, make_result=make_result,
-                            history=history, callback=callback, started=started, generator=generator, data=(source, target),
-                            state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt, "schedule": schedule})
-        return result
+        return run_w2_training(self, steps=steps, params=params, step=step, history=history, forward=psi,
+                               inverse=psi_bar, callback=callback, started=started, generator=generator,
+                               data=(source, target),
+                               state={"psi": psi, "psi_bar": psi_bar, "optimizer": opt, "schedule": schedule})
 
     def _loss(self, psi: Potential, psi_bar: Potential, x: torch.Tensor, y: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
