@@ -88,7 +88,7 @@ def test_published_w1_numbers_beside_ours():
 def test_w1_hd_preset():
     preset = get_preset("w1-hd")
     configs = preset.configs(pair_root="/nowhere")
-    assert len(configs) == 11 * 12 and all(c.time_budget_s == 600.0 for c in configs)
+    assert len(configs) == 12 * 12 and all(c.time_budget_s == 600.0 for c in configs)
     assert {c.pair for c in configs} == {f"w1b-funnel:{d}:{n}" for d in (2, 8, 32) for n in (4, 16, 64, 256)}
     steps = {c.solver: c.steps for c in configs}
     assert steps["wgan-gp"] == 40000 and steps["sn-gan"] == 5000 and steps["c-concave"] == 20000

@@ -157,8 +157,8 @@ def test_displacement_map_without_base_rebuilds_from_config():
     ("wgan-gp-map", {"critic_sizes": [0, 4]}, "critic_sizes must be"),
     ("wgan-gp-map", {"penalty_weight": float("inf")}, "penalty_weight must be"),
     ("wgan-lp-map", {"n_critic": 2.5}, "n_critic must be"),
-    ("wgan-lp-map", {"reg_weight": 1.0}, "unexpected keyword"),
-    ("wgan-gp-map", {"map": "generator"}, "unexpected keyword"),
+    ("wgan-lp-map", {"reg_weight": 1.0}, "has no option .reg_weight.; did you mean .penalty_weight."),
+    ("wgan-gp-map", {"map": "generator"}, "has no option .map."),
 ])
 def test_bad_options_are_named(name, options, match):
     with pytest.raises(InvalidInputError, match=match):

@@ -74,7 +74,7 @@ def test_registry_builds_w2gn_and_rejects_unknown_names_and_options():
     assert isinstance(get_solver("w2gn", lr=1e-4), W2GN)
     with pytest.raises(UnknownNameError, match="unknown solver 'nope'.*w2gn"):
         get_solver("nope")
-    with pytest.raises(InvalidInputError, match="solver 'w2gn'.*unexpected keyword"):
+    with pytest.raises(InvalidInputError, match="solver 'w2gn' has no option 'learning_rate'.*its options: .*lr"):
         get_solver("w2gn", learning_rate=1.0)
     with pytest.raises(InvalidInputError, match="lr must be"):
         W2GN(lr=-1)

@@ -29,7 +29,8 @@ from monge.pairs.w2bench import Mix3toMix10Pair  # noqa: E402  (registers the "w
 
 __all__ += ["Mix3toMix10Pair"]
 
-from monge.pairs.convex_families import SeparableMonotonePair, SmoothMaxQuadraticsPair  # noqa: E402
+from monge.pairs.convex_families import SmoothMaxQuadraticsPair  # noqa: E402
+from monge.pairs.separable import SeparableMonotonePair  # noqa: E402
 
 __all__ += ["SeparableMonotonePair", "SmoothMaxQuadraticsPair"]
 

@@ -1,4 +1,5 @@
-"""LSOT with the distance cost (``"lsot-f"``): the quadratically regularised dual with two potentials.
+"""LSOT with the distance cost: the regularised dual with two potentials, quadratic (``"lsot-f"``) or entropic
+(``"lsot-e"``).
 
 Seguy, Damodaran, Flamary, Courty, Rolet, Blondel, "Large-Scale Optimal Transport and Mapping
 Estimation", ICLR 2018 (arXiv:1711.02283), Algorithm 1 with c(x, y) = ‖x − y‖, as the LSOT solver of the
@@ -28,6 +29,14 @@ and 0.530 with ε = 1e-3). Regularisation also flattens ψ: its gradient norm on
 (0.92 with ε = 1e-3) while its direction is right (mean cosine with the true gradient ≥ 0.98). E_Q ψ − E_P ψ
 (:meth:`W1Result.dual_value`) is unreliable for this solver: ψ is only trained on target points.
 
+``"lsot-e"`` (:class:`EntropicLSOTW1`) is the paper's other regulariser, the entropic one::
+
+    E φ(x) + E ψ(y) − ε·E_{P⊗Q} exp((φ(x) + ψ(y) − ‖x − y‖)/ε)
+
+whose optimal plan has density exp((φ(x) + ψ(y) − c)/ε) with respect to P⊗Q (the W1 benchmark's code has only
+the quadratic one). The exponential is evaluated in float64, so a slack of up to ~700·ε stays finite; the
+constant shift that maximises the dual is the soft minimum t = −ε·log E exp(−c/ε) (:func:`best_entropic_constant`).
+
 Defaults: ε = 1e-2 (the benchmark's ``test_nd.ipynb``, ``EPSILON_LSOT = 0.01``; the cost's scale matters:
 the regularised plan spreads over a neighbourhood that grows with ε), Adam lr 2e-4 (same notebook,
 ``LR = 2e-4``), PyTorch's default betas (monge's choice). Both potentials are MLPs with ReLU (the
@@ -49,6 +58,14 @@ from monge.solvers.w1.ctransform import source_side_transform
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "silu", "softplus", "tanh")
 PAIRS = ("all", "aligned")
+
+
+def best_entropic_constant(c: torch.Tensor, epsilon: float) -> float:
+    """The shift t maximising t − ε·E exp((t − c)/ε) over the pair values ``c``: the soft minimum
+    −ε·log E exp(−c/ε) (the entropic dual restricted to φ + ψ ≡ t)."""
+    c = c.flatten().double()
+    return float(-epsilon * (torch.logsumexp(-c / epsilon, 0) - torch.log(torch.tensor(float(c.numel()),
+                                                                                          dtype=c.dtype))))
 
 
 def best_constant(c: torch.Tensor, epsilon: float) -> float:
@@ -108,6 +125,13 @@ class LSOTW1(W1Solver):
             return phi_x[:, None] + psi_y[None, :] - torch.cdist(x, y)
         return phi_x + psi_y - (x - y).norm(dim=1)
 
+    def _penalty(self, slack: torch.Tensor) -> torch.Tensor:
+        """The regulariser of the dual: 1/(4ε)·E (slack)₊²."""
+        return slack.clamp_min(0).square().mean() / (4 * self.epsilon)
+
+    def _best_shift(self, costs: torch.Tensor) -> float:
+        return best_constant(costs, self.epsilon)
+
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> W1Result:
         started = time.perf_counter()
@@ -121,7 +145,7 @@ class LSOTW1(W1Solver):
         if self.offset_init:
             with torch.no_grad():
                 x0, y0 = draw(source, target, batch_size, generator)
-                offset = 0.5 * best_constant(-self._slack(phi(x0), psi(y0), x0, y0), self.epsilon)
+                offset = 0.5 * self._best_shift(-self._slack(phi(x0), psi(y0), x0, y0))
                 for net in (phi, psi):
                     net.net[-1].bias.add_(offset)
         opt = adam([*psi.parameters(), *phi.parameters()], lr=self.lr, betas=self.betas)
@@ -130,7 +154,7 @@ class LSOTW1(W1Solver):
             x, y = draw(source, target, batch_size, generator)
             phi_x, psi_y = phi(x), psi(y)
             potentials = phi_x.mean() + psi_y.mean()
-            penalty = self._slack(phi_x, psi_y, x, y).clamp_min(0).square().mean() / (4 * self.epsilon)
+            penalty = self._penalty(self._slack(phi_x, psi_y, x, y))
             dual = potentials - penalty
             loss = -dual
             with torch.no_grad():
@@ -144,3 +168,35 @@ class LSOTW1(W1Solver):
         return run_w1_training(name=self.name, steps=steps, critic=psi, extra_params=list(phi.parameters()),
                                step=step, settings=self.settings(), callback=callback, started=started,
                                generator=generator, data=(source, target), state={"phi": phi, "optimizer": opt})
+
+
+@register_solver("lsot-e")
+class EntropicLSOTW1(LSOTW1):
+    """LSOT with the distance cost and the entropic regulariser (Seguy et al., ICLR 2018, Algorithm 1): two
+    unconstrained potentials φ (source) and ψ (target) maximising E φ + E ψ − ε·E_{P⊗Q} exp((φ + ψ − ‖x − y‖)/ε);
+    ψ is the critic.
+
+    Args: those of ``lsot-f`` (:class:`LSOTW1`), with the same defaults (Adam lr 2e-4, ReLU MLPs of the benchmark's
+    widths, all batch pairs, the offset initialisation, here with the entropic dual's best constant, a soft minimum
+    of the costs) except ``epsilon``: 3e-2 (monge's choice). Smaller ε lets the exponential's weights blow up: on the
+    uniform-square test pair of ``tests/solvers/test_w1_solvers.py`` (widths [64, 64], lr 1e-3, batch 256, 300
+    steps, seeds 0–2) the gradient cosine was 0.70–0.92 with ε = 1e-2 and negative with 1e-3, the divergence
+    guard stepping back in 3 of those 6 fits; with ε = 3e-2 it was 0.986–0.989 with no step back and the W1
+    estimate 0.521–0.523 (truth 0.536); ε = 1e-1 gives 0.962–0.984 and a flatter critic (gradient norm 0.55
+    against 0.83).
+    """
+
+    paper = LSOTW1.paper
+
+    def __init__(self, *, epsilon: float = 3e-2, hidden_sizes: Sequence[int] | None = None,
+                 activation: str = "relu", lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.999),
+                 pairs: str = "all", offset_init: bool = True):
+        super().__init__(epsilon=epsilon, hidden_sizes=hidden_sizes, activation=activation, lr=lr, betas=betas,
+                         pairs=pairs, offset_init=offset_init)
+
+    def _penalty(self, slack: torch.Tensor) -> torch.Tensor:
+        """The regulariser of the dual: ε·E exp(slack/ε), in float64 (finite up to a slack of ~700·ε)."""
+        return (self.epsilon * torch.exp(slack.double() / self.epsilon).mean()).to(slack.dtype)
+
+    def _best_shift(self, costs: torch.Tensor) -> float:
+        return best_entropic_constant(costs, self.epsilon)
