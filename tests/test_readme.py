@@ -30,3 +30,20 @@ def test_solver_guide_lists_every_registered_solver():
     text = (REPO_ROOT / "docs" / "solvers.md").read_text()
     missing = [name for name in available_solvers() if f"`{name}`" not in text]
     assert not missing, f"docs/solvers.md's solver tables lack {missing}"
+
+
+def test_readme_results_example_prints_markdown_tables(tmp_path, monkeypatch, capsys):
+    """The README's ``monge.results`` block reads a database and prints its leaderboard as Markdown."""
+    from monge.results import ResultStore
+
+    block = next(b for b in re.findall(r"```python\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+                 if "from monge.results import" in b)
+    monkeypatch.chdir(tmp_path)
+    with ResultStore("results.sqlite") as store:
+        run = store.start_run(solver="w2gn", pair="w2b-mix:2", dim=2, seed=0, steps_requested=10, batch_size=8,
+                              eval_every=10)
+        store.log_eval(run, 10, 1.0, {"l2_uvp_fwd": 0.25, "cos_fwd": 0.99})
+        store.finish_run(run, "finished", steps_done=10)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "| # | solver | pair |" in out and "| 0.25 |" in out and "| 0.1 |" in out   # ours and the published

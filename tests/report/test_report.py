@@ -229,7 +229,7 @@ def test_published_value_beside_ours_with_its_source(bench, report):
     (row,) = mix["rows"]
     assert row["cells"][headers.index("fwd L2-UVP final")] == "0.25"
     assert row["cells"][headers.index("published fwd L2-UVP")] == "0.1"  # W2GN's D = 2 number in the W2 benchmark
-    assert "published fwd L2-UVP: Korotin, Li, Genevay" in "".join(parser.texts)
+    assert "published: Korotin, Li, Genevay" in "".join(parser.texts)
     assert text.count('class="source"') == 1  # only the w2b-mix table cites a published table
 
 

@@ -161,7 +161,7 @@ def run_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2", 
                 if all(v is None for v in values):
                     continue
                 columns.append(Column(str(info.published), f"published {info.header}", True, True))
-                sources.append(f"published {info.header}: {published_source(str(info.published))}")
+                sources.append(published_source(str(info.published)))
                 plan.append((metric, part, values))
             else:
                 columns.append(Column(f"{part}_{metric}", f"{info.header} {part}", True))
@@ -169,7 +169,8 @@ def run_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2", 
     columns += _SPEED
     caption = _caption(m for m, _ in shown)
     table = Table(title, columns, caption=caption + ("." if caption else "") + (
-        " Grey rows are baselines." if any(is_baseline(r) for r in rows) else ""), sources=sources)
+        " Grey rows are baselines." if any(is_baseline(r) for r in rows) else ""),
+        sources=[f"published: {source}" for source in dict.fromkeys(sources)])
     for i, r in enumerate(rows):
         cells = _lead_cells(r)
         for metric, part, values in plan:
