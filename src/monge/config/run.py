@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 import torch
-
 from pydantic import ValidationError
 
 from monge.config.schema import RunFields, problem_text
-from monge.errors import InvalidInputError, MongeError
+from monge.errors import InvalidInputError
+from monge.pairs import current_pair_version
 from monge.solvers.loop import BUDGET_STEP_CAP
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -85,7 +85,7 @@ class RunConfig:
         if self.steps is None and self.time_budget_s is None:
             raise InvalidInputError("a run needs steps, a time budget, or both")
         if self.pair_version is not None:
-            current = _current_version(self.pair)
+            current = current_pair_version(self.pair)
             if current is not None and current != self.pair_version:
                 raise InvalidInputError(
                     f"run of {self.pair!r} asks for version {self.pair_version} of its pair family, but this monge "
@@ -95,7 +95,7 @@ class RunConfig:
 
     def resolved_pair_version(self) -> int | None:
         """``pair_version``, or the current version of the pair's family (``None`` for an unknown family)."""
-        return self.pair_version if self.pair_version is not None else _current_version(self.pair)
+        return self.pair_version if self.pair_version is not None else current_pair_version(self.pair)
 
     def resolved_device(self) -> torch.device:
         """The device this run trains on here: ``device``, with ``"auto"`` resolved on this machine.
@@ -141,22 +141,12 @@ class RunConfig:
         return out
 
 
-def _current_version(spec: Any) -> int | None:
-    """This monge's version of pair spec ``spec``'s family, ``None`` for an unknown family."""
-    from monge.pairs import pair_version
-
-    try:
-        return pair_version(spec)
-    except MongeError:
-        return None
-
-
 RUN_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 """The keys of :meth:`RunConfig.to_dict`: what identifies a run's configuration (:func:`run_key`)."""
 
 
 def run_key(config: Mapping[str, Any]) -> str:
-    """The identity of a run's configuration: :func:`~monge.run.worker.cell_key` of its :data:`RUN_CONFIG_FIELDS`
+    """The identity of a run's configuration: :func:`cell_key` of its :data:`RUN_CONFIG_FIELDS`
     (solver, label, options, pair spec and version, seed, steps, time budget, batch size, evaluation, dtype,
     device; the folder of published pair files is left out). ``config`` is :meth:`RunConfig.to_dict` or a stored
     run's config, whose other entries (solver settings, sweep bookkeeping, ``result_dir``) are ignored. A stored

@@ -8,8 +8,8 @@
 
 from monge.pairs.base import BASELINES, BenchmarkPair, SamplePair, W1BenchmarkPair
 from monge.pairs.gaussian import GaussianPair
-from monge.pairs.registry import (available_pairs, describe_pair_families, make_pair, pair_version,
-                                  register_pair_family)
+from monge.pairs.registry import (available_pairs, current_pair_version, describe_pair_families, make_pair,
+                                  pair_version, register_pair_family)
 from monge.pairs.toy import ToyPair
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "available_pairs",
     "describe_pair_families",
     "make_pair",
+    "current_pair_version",
     "pair_version",
     "register_pair_family",
 ]

@@ -142,6 +142,14 @@ def pair_version(spec: str) -> int:
     return _FAMILIES[key].version
 
 
+def current_pair_version(spec: object) -> int | None:
+    """:func:`pair_version` of ``spec``, or ``None`` when it names no registered family (or is not a spec)."""
+    try:
+        return pair_version(spec)  # type: ignore[arg-type]
+    except (InvalidInputError, UnknownNameError):
+        return None
+
+
 def parse_dim(spec_family: str, arg: str) -> int:
     """Parse a positive integer dimension argument, raising :class:`InvalidInputError` naming the problem."""
     try:

@@ -47,11 +47,11 @@ import torch
 
 from monge._version import environment_versions
 from monge.errors import InvalidInputError, MongeError, StoreError
-from monge.results.rows import (current_pair_version, is_baseline, is_w1_row, pair_family, row_dict,
-                                stored_pair_version)
+from monge.pairs import current_pair_version
+from monge.results.rows import is_baseline, is_w1_row, pair_family, row_dict, stored_pair_version
+from monge.results.render import to_html
 from monge.results.store import STATUSES, ResultStore
 from monge.results.table import Cell, Column, Table, group_table, run_table
-from monge.results.render import to_html
 from monge.solvers import load_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
-from monge.errors import MongeError
+from monge.pairs import current_pair_version
 
 GARBAGE_FACTOR = 100.0
 """A W2 map whose forward L2-UVP is more than this many times the identity map's (and more than
@@ -82,17 +82,6 @@ class RunSummary:
 def summaries_from_store(store: Any, run_ids: Iterable[int] | None = None, **filters: Any) -> list[RunSummary]:
     """:class:`RunSummary` objects for stored runs (``run_ids`` or :meth:`ResultStore.runs` filters)."""
     return [RunSummary.from_row(row) for row in store.leaderboard(run_ids, **filters)]
-
-
-def current_pair_version(spec: Any) -> int | None:
-    """This monge's version of the family of pair spec ``spec`` (:func:`monge.pairs.pair_version`), or ``None``
-    when the family is unknown."""
-    from monge.pairs import pair_version
-
-    try:
-        return pair_version(spec)
-    except MongeError:
-        return None
 
 
 def stored_pair_version(row: Mapping[str, Any]) -> int | None:
@@ -212,6 +201,6 @@ def published_source(column: str) -> str:
     return str(published_w1bench_table()["source"])
 
 
-__all__ = ["GARBAGE_FACTOR", "GARBAGE_FLOOR", "GARBAGE_L2_UVP", "RunSummary", "current_pair_version", "garbage_flag",
+__all__ = ["GARBAGE_FACTOR", "GARBAGE_FLOOR", "GARBAGE_L2_UVP", "RunSummary", "garbage_flag",
            "is_baseline", "is_w1_row", "pair_family", "pair_label", "published_source", "published_value", "row_dict",
            "status_of", "stored_pair_version", "summaries_from_store"]

@@ -21,10 +21,10 @@ from monge._version import environment_versions
 from monge.config.run import RunConfig, check_costs_match, run_key
 from monge.errors import InvalidInputError, MongeError
 from monge.metrics import baseline_metrics
-from monge.pairs import make_pair
+from monge.pairs import current_pair_version, make_pair
 from monge.pairs.base import BASELINES
 from monge.plot import plot_convergence, plot_result_2d
-from monge.results.rows import RunSummary, current_pair_version, summaries_from_store
+from monge.results.rows import RunSummary, summaries_from_store
 from monge.results.store import ResultStore
 from monge.run.tracker import (NullProgress, RunTracker, StoreLog, eval_generator, execute_run, metrics_headline,
                                progress_bar)
