@@ -8,6 +8,8 @@
   displacement arrows x → T(x) (figure ``w2gan_pairs.png``: W2GAN against its WGAN-GP / WGAN-LP map
   baselines, W2GN and exact discrete OT on the plotted samples), and the W2GAN generator's pushforward
   along training (``w2gan_evolution.png``).
+* W2GN's App. B.2, Fig. 11: an ICNN with ReLU activations has a discontinuous gradient that tears the support,
+  one with CELU does not (``torn_<pair>.png``, :mod:`monge.apps.torn_map`).
 
 Every panel is scored on held-out samples (x ~ P, y ~ Q, ``n_samples`` each, the same for all solvers of a
 pair): ``w2_to_target`` is the exact discrete W2 between T(x) and y (POT's network simplex through
@@ -41,7 +43,7 @@ W2GN_PAIRS: tuple[str, ...] = ("8gaussians", "49gaussians", "100gaussians", "swi
 W2GAN_PAIRS: tuple[str, ...] = ("4gaussians", "checkerboard", "2spirals")
 """The W2GAN paper's 2-D pairs."""
 
-FIGURES: tuple[str, ...] = ("w2gn", "w2gan", "evolution")
+FIGURES: tuple[str, ...] = ("w2gn", "w2gan", "evolution", "torn")
 """Figure groups :func:`make_gallery` can draw (``figures=`` / ``monge gallery --only``)."""
 
 DISCRETE_OT = "discrete-ot"
@@ -327,6 +329,7 @@ def make_gallery(
     n_samples: int | None = None,
     arrows: int = 40,
     evolution_pair: str = "4gaussians",
+    torn_pair: str = "8gaussians",
     w2gn_pairs: Sequence[str] = W2GN_PAIRS,
     w2gan_pairs: Sequence[str] = W2GAN_PAIRS,
     options: dict[str, dict[str, Any]] | None = None,
@@ -343,19 +346,20 @@ def make_gallery(
         seed: every fit and every evaluation sample set gets its own ``torch.Generator`` seeded from
             ``seed`` and the figure, pair and solver names, so the gallery is reproducible.
         progress: show a progress bar per fit (stderr).
-        figures: subset of :data:`FIGURES` (``"w2gn"``, ``"w2gan"``, ``"evolution"``); None draws all.
+        figures: subset of :data:`FIGURES` (``"w2gn"``, ``"w2gan"``, ``"evolution"``, ``"torn"``); None draws all.
         quick: tiny networks (each solver's ``smoke_options``), few steps and samples: a test run.
         batch_size: minibatch per side (default 256, quick 64).
         n_samples: evaluation and plotted samples per side (default 1000, quick 200).
         arrows: displacement arrows per panel.
-        evolution_pair: W2GAN pair of ``w2gan_evolution.png``.
+        evolution_pair: W2GAN pair of ``w2gan_evolution.png``; torn_pair: toy pair of ``torn_<pair>.png``.
         w2gn_pairs / w2gan_pairs: the pairs drawn (default: all of each paper).
         options: per-solver option overrides, e.g. ``{"w2gan": {"n_critic": 20}}``.
 
     Scores (all measured on the plotted samples): ``scores["w2gn"][pair]`` has ``w2_forward`` (discrete W2
     between ∇ψθ(x) and y), ``w2_inverse`` (between ∇ψ̄ω(y) and x), ``w2_identity``, ``w2_floor``,
     ``train_s``; ``scores["w2gan"][pair][solver]`` has ``w2_to_target``, ``transport_cost``, ``ot_cost``,
-    ``train_s``; ``scores["evolution"]`` has ``w2_step_<k>`` per snapshot.
+    ``train_s``; ``scores["evolution"]`` has ``w2_step_<k>`` per snapshot; ``scores["torn"][activation]`` has
+    ``jump_ratio``, ``max_jump`` and ``train_s`` (:mod:`monge.apps.torn_map`, pair ``torn_pair``).
 
     Raises:
         UnknownNameError: an unknown solver, figure or pair name.
@@ -371,7 +375,7 @@ def make_gallery(
     n_samples = check_positive_int(n_samples if n_samples is not None else (200 if quick else 1000), "n_samples")
     if isinstance(arrows, bool) or not isinstance(arrows, int) or arrows < 0:
         raise InvalidInputError(f"arrows must be a non-negative integer, got {arrows!r}")
-    for name in [*w2gn_pairs, *w2gan_pairs, evolution_pair]:
+    for name in [*w2gn_pairs, *w2gan_pairs, evolution_pair, torn_pair]:
         if name not in TOY_PAIRS:
             raise UnknownNameError("toy pair", str(name), TOY_PAIRS)
     if options is not None:
@@ -439,6 +443,12 @@ def make_gallery(
         x, y, snapshots = evo_data
         paths["w2gan_evolution"], scores["evolution"] = _evolution_figure(evolution_pair, out, x, y, snapshots,
                                                                           evo_steps)
+    if "torn" in wanted:
+        from monge.apps.torn_map import torn_map_figure
+
+        paths[f"torn_{torn_pair}"], scores["torn"] = torn_map_figure(
+            torn_pair, out, seed=seed, options=_solver_options("w2gn", quick, options),
+            steps=_steps_for("w2gn", steps, quick), batch_size=batch_size, n_samples=n_samples, progress=progress)
     return {"figures": paths, "scores": scores, "seconds": time.perf_counter() - started}
 
 
@@ -452,6 +462,9 @@ def score_lines(report: dict[str, Any]) -> list[str]:
         for solver, s in per_solver.items():
             lines.append(f"{pair} {solver}: W2(T#P, Q) {s['w2_to_target']:.3f}, cost {s['transport_cost']:.3f} "
                          f"(discrete OT {s['ot_cost']:.3f}), {s['train_s']:.1f} s")
+    for activation, s in report["scores"].get("torn", {}).items():
+        lines.append(f"torn map, {activation}: jump ratio {s['jump_ratio']:.2f} (continuous ≈ 0.25, torn ≈ 1), "
+                     f"largest grid jump {s['max_jump']:.3f}, {s['train_s']:.0f} s")
     evo = report["scores"].get("evolution")
     if evo:
         lines.append("w2gan evolution: " + ", ".join(f"{k.removeprefix('w2_')} W2 {v:.3f}" for k, v in evo.items()))

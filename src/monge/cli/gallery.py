@@ -34,7 +34,7 @@ def gallery(
                                                "W2 solver name or discrete-ot. Default: w2gan, wgan-gp-map, "
                                                "wgan-lp-map, w2gn, discrete-ot."),
     only: Optional[List[str]] = typer.Option(None, "--only", help="Draw only these figures (repeatable): w2gn, "
-                                             "w2gan or evolution."),
+                                             "w2gan, evolution or torn."),
     seed: int = typer.Option(0, "--seed", help="Seeds every fit and every sample set."),
     quick: bool = typer.Option(False, "--quick", help="Tiny networks, 20 steps, 200 samples: a smoke run."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (1 is fastest for these "
@@ -42,7 +42,8 @@ def gallery(
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
 ) -> None:
     """Draw the 2-D gallery: W2GN forward/inverse maps on its four toy pairs, the W2GAN paper's pairs with
-    displacement arrows per solver, and the W2GAN generator along training; print the measured scores."""
+    displacement arrows per solver, the W2GAN generator along training, and W2GN's torn map (ReLU against CELU
+    ICNNs); print the measured scores."""
     from monge.apps.gallery import DEFAULT_SOLVERS, make_gallery, score_lines
 
     set_threads(threads)

@@ -17,7 +17,10 @@ from torch import nn
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential, register_network
 
-ACTIVATIONS = ("celu", "softplus")
+ACTIVATIONS = ("celu", "softplus", "relu")
+"""DenseICNN's activations: convex and non-decreasing. ``"celu"`` (W2GN's) and ``"softplus"`` are smooth, so ∇ψ is
+continuous; ``"relu"`` makes ψ piecewise quadratic and ∇ψ jump across the kinks, so the gradient map can tear the
+support apart (W2GN, Korotin et al., ICLR 2021, App. B.2, Fig. 11: why the paper uses CELU)."""
 
 
 class ConvexQuadratic(nn.Module):
@@ -74,7 +77,8 @@ class DenseICNN(Potential):
         dim: input dimension D.
         hidden_sizes: ``[h0, …, hK]`` (at least one layer).
         rank: rank r of each quadratic form.
-        activation: ``"celu"`` or ``"softplus"``.
+        activation: ``"celu"`` (W2GN's), ``"softplus"`` or ``"relu"`` (a discontinuous gradient map, see
+            :data:`ACTIVATIONS`).
         strong_convexity: β ≥ 0.
         init_std: parameters are drawn from N(0, init_std²) (then convexified); the W2GN code uses 1/20.
         generator: optional ``torch.Generator`` for the initialisation (global RNG untouched if given).
@@ -150,11 +154,15 @@ class DenseICNN(Potential):
 
     # ------------------------------------------------------------------ evaluation
     def _act(self, a: torch.Tensor) -> torch.Tensor:
+        if self.activation == "relu":
+            return torch.relu(a)
         return torch.celu(a) if self.activation == "celu" else F.softplus(a)
 
     def _act_and_derivative(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """σ(a) and σ'(a) sharing one exponential: for CELU (α = 1) σ'(a) = exp(min(a, 0)) and
-        σ(a) = max(a, 0) + σ'(a) − 1; for softplus σ' is the logistic sigmoid."""
+        σ(a) = max(a, 0) + σ'(a) − 1; for softplus σ' is the logistic sigmoid; for ReLU the step 1[a > 0]."""
+        if self.activation == "relu":
+            return torch.relu(a), (a > 0).to(a.dtype)
         if self.activation == "celu":
             slope = torch.exp(a.clamp(max=0))
             return a.clamp(min=0) + slope - 1, slope

@@ -28,7 +28,7 @@ from monge.results.rows import (RunSummary, garbage_flag, is_baseline, is_w1_row
 
 KIND_METRICS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "w2": (("l2_uvp_fwd", ("final", "best", "published")), ("l2_uvp_inv", ("final", "best")),
-           ("cos_fwd", ("final",)), ("w2_ratio", ("final", "best"))),
+           ("cos_fwd", ("final",)), ("w2_ratio", ("final",))),
     "w1": (("cos_grad", ("final", "best", "published")), ("w1_dev", ("final", "published")), ("l2_grad", ("final",))),
 }
 """The metric columns of each kind's leaderboard: metric → which of its values (final, best, published)."""

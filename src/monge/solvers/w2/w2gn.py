@@ -51,7 +51,8 @@ class W2GN(W2Solver):
             with ½‖x‖² added, gradient by autograd): the architecture study of what convexity buys.
         hidden_sizes: network widths; default :func:`default_hidden_sizes` (benchmark setting).
         rank: rank of the convex-quadratic input layers (1).
-        activation: ``"celu"`` (paper) or ``"softplus"``.
+        activation: ``"celu"`` (paper), ``"softplus"`` or ``"relu"`` (with an ICNN, a discontinuous gradient map
+            that can tear the support, W2GN App. B.2).
         strong_convexity: β of both potentials (1e-4, benchmark notebooks).
         init_std: std of the initial weights (0.05 = 1/20 as in the W2GN code; the W2 benchmark's DenseICNN
             uses 0.1, which with ``cycle_weight_x=2`` trains far better on its D = 32 pair: see docs/benchmarks.md).
