@@ -22,6 +22,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from monge.errors import UnknownNameError
 from monge.metrics.registry import METRICS, metric_info
 from monge.results.rows import (RunSummary, garbage_flag, is_baseline, is_w1_row, published_source, published_value,
                                 row_dict, status_of, stored_pair_version)
@@ -107,6 +108,12 @@ def _metric_cell(metric: str, value: Any) -> Cell:
     return Cell(value, info.format(value) if info is not None else format_number(value))
 
 
+def _check_kind(kind: str) -> str:
+    if kind not in KIND_METRICS:
+        raise UnknownNameError("table kind", str(kind), sorted(KIND_METRICS))
+    return kind
+
+
 def _has(rows: Sequence[Mapping[str, Any]], metric: str) -> bool:
     return any(metric in r["final"] or metric in r["best"] for r in rows)
 
@@ -143,7 +150,7 @@ def run_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2", 
 
     Each metric of :data:`KIND_METRICS` that any row has gets its columns (W2 runs with no metric yet show the
     L2-UVP ones); a published column appears when the papers have a number for any row, with its source."""
-    rows = [row_dict(r) for r in rows]
+    rows, kind = [row_dict(r) for r in rows], _check_kind(kind)
     if kind == "w2":  # the L2-UVP group unless only W2 ratios were evaluated (pairs without ground truth)
         ratio = _has(rows, "w2_ratio")
         l2 = _has(rows, "l2_uvp_fwd") or not ratio
@@ -205,7 +212,7 @@ def group_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2"
                 title: str | None = None) -> Table:
     """Mean ± sample standard deviation of each final metric of ``kind`` over the runs of every solver × pair
     (one run per seed); ``n seeds`` counts the distinct seeds. Values: ``{"mean", "std", "n"}`` dicts."""
-    rows = [row_dict(r) for r in rows]
+    rows, kind = [row_dict(r) for r in rows], _check_kind(kind)
     metrics = [m for m, _ in KIND_METRICS[kind] if _has(rows, m)]
     columns = [Column("solver", "solver"), Column("pair", "pair"), Column("n_seeds", "n seeds", True)]
     columns += [Column(m, f"{metric_info(m).header} (mean ± std)", True) for m in metrics]
