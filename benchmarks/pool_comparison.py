@@ -85,7 +85,7 @@ def throughput(make: Any, runs: list[RunConfig], root: Path, name: str) -> float
     return seconds
 
 
-def kill_one(executor: Executor, pids: Any, root: Path) -> list[str]:
+def kill_one(executor: Executor, pids: Any) -> list[str]:
     """Two 20 000-step cells on two workers; SIGKILL the first worker after 3 s; the events that follow."""
     tasks = [CellTask(sweep="kill", key=f"cell{i}", config=r.to_dict(), checkpoint_path=None, threads=1)
              for i, r in enumerate(configs(2, 20_000))]
@@ -127,11 +127,11 @@ def main() -> None:
     if args.skip_kill:
         return
     with LocalExecutor(2) as executor:
-        print("local executor, one worker killed:  ", kill_one(executor, lambda: executor.running_pids(), Path(".")))
+        print("local executor, one worker killed:  ", kill_one(executor, lambda: executor.running_pids()))
     executor = FuturesExecutor(2)
     try:
         print("futures pool, one worker killed:    ",
-              kill_one(executor, lambda: list(executor.pool._processes), Path(".")))  # noqa: SLF001 - the only way
+              kill_one(executor, lambda: list(executor.pool._processes)))  # noqa: SLF001 - the only way
     finally:
         executor.close()
 

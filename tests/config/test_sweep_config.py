@@ -11,8 +11,9 @@ import pytest
 
 from monge.errors import InvalidInputError, MissingDependencyError, SweepConfigError
 from monge.config.run import RunConfig
-from monge.config.sweep import (ExecutorSettings, SweepSpec, _yaml_loader, format_key_path, load_sweep,
-                                    parse_sweep, yaml_key_lines)
+from monge.config.loader import _yaml_loader, format_key_path, yaml_key_lines
+from monge.config.schema import ExecutorSettings
+from monge.config.sweep import SweepSpec, load_sweep, parse_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from monge.config.loader import (KeyPath, _yaml_loader, config_error, format_key_path, line_of,  # noqa: F401
-                                 read_config, read_yaml, suggest, validate, yaml_key_lines)
-from monge.config.schema import EXECUTOR_KINDS, ExecutorSettings, SweepFile, is_int  # noqa: F401
+from monge.config.loader import KeyPath, config_error, format_key_path, line_of, read_config, read_yaml, validate
+from monge.config.schema import ExecutorSettings, SweepFile, is_int
 from monge.errors import InvalidInputError, MongeError, SweepConfigError, UnknownNameError
 from monge.config.run import RunConfig, check_costs_match
 

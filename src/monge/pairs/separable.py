@@ -7,7 +7,6 @@ standardised by the common recipe of :mod:`monge.pairs.convex_families`.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch

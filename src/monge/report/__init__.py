@@ -64,9 +64,8 @@ _MAP_SEED_OFFSET = 0x2E90_47
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def load_saved_result(path: str | Path) -> Any:
-    """A saved result folder (:func:`monge.solvers.load_result`)."""
-    return load_result(path)
+load_saved_result = load_result
+"""A saved result folder, whichever kind (:func:`monge.solvers.load_result`)."""
 
 
 def _id_ranges(ids: Iterable[int]) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,8 +29,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from monge.errors import InvalidInputError, StoreError
 from monge.metrics.registry import best_value
-from monge.results._schema import (_CHUNK, _RUN_COLUMNS, _RUNS_TABLE, _SCHEMA, _V2_RUN_COLUMNS, CELL_STATUSES,  # noqa: F401
-                                   SCHEMA_VERSION, STALE_AFTER_S, STATUSES, _now, _parse_time)
+from monge.results._schema import (_CHUNK, _RUN_COLUMNS, _RUNS_TABLE, _SCHEMA, _V2_RUN_COLUMNS, SCHEMA_VERSION,
+                                   STALE_AFTER_S, STATUSES, _now, _parse_time)
 from monge.results.cells import SweepCells, config_columns
 from monge.results.owner import owner_alive, process_token
 
