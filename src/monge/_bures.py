@@ -54,3 +54,28 @@ def moments(x: torch.Tensor, *, ridge: float = 1e-6) -> tuple[np.ndarray, np.nda
 def sample_bures_map(x: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """The Bures map (A, b) from the Gaussian with the moments of ``x`` to the one with the moments of ``y``."""
     return bures_map(*moments(x, ridge=ridge), *moments(y, ridge=ridge))
+
+
+def streamed_moments(sampler, n: int, generator: torch.Generator | None, *, chunk: int = 8192,
+                     ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (float64, with :func:`moments`' ridge) of ``n`` samples drawn from ``sampler`` in
+    chunks of ``chunk``: memory O(chunk·D + D²) whatever ``n`` (128·D samples of D = 4096 would take 17 GB at
+    once). Each chunk's Gram matrix is formed in the sampler's dtype around a first-chunk centre (so float32 loses
+    nothing to cancellation) and accumulated in float64."""
+    total = None
+    centre = None
+    count = 0
+    while count < n:
+        x = sampler.sample(min(chunk, n - count), generator)
+        if centre is None:
+            centre = x.mean(0)
+        xc = x - centre
+        part = (xc.sum(0).to(torch.float64), (xc.T @ xc).to(torch.float64))
+        total = part if total is None else (total[0] + part[0], total[1] + part[1])
+        count += x.shape[0]
+    mean_c = total[0] / count
+    cov = (total[1] - count * torch.outer(mean_c, mean_c)) / max(count - 1, 1)
+    cov = 0.5 * (cov + cov.T)
+    mean = (mean_c + centre.to(torch.float64)).cpu().numpy()
+    cov = cov.cpu().numpy()
+    return mean, cov + ridge * max(float(np.trace(cov)) / cov.shape[0], 1e-12) * np.eye(cov.shape[0])

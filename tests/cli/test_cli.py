@@ -235,7 +235,7 @@ def test_pairs_list_describes_every_family():
     assert "gaussian:<dim>" in result.output and "toy:<name>" in result.output
     assert "ICLR 2021" in result.output and "needs --pair-root" in result.output
     gaussian_row = next(line for line in result.output.splitlines() if "gaussian:<dim>" in line)
-    assert "│ 2 " in gaussian_row                                     # the Gaussian family's construction version
+    assert "│ 3 " in gaussian_row                                     # the Gaussian family's construction version
 
 
 def test_dims_and_budget_minutes_and_published_column(tmp_path):

@@ -230,3 +230,45 @@ def test_relu_icnn_gradient_jumps_and_celu_is_continuous():
             net = DenseICNN(2, [32, 32], activation=activation, generator=gen(seed))
             ratios[activation] = jump_ratio(lambda x: net.value_and_gradient(x)[1].detach())
         assert ratios["relu"] > 0.8 and ratios["celu"] < 0.35 and ratios["softplus"] < 0.35, ratios
+
+
+# ---------------------------------------------------------------------------- full quadratic part
+def test_full_quadratic_part_gradient_convexity_and_affine_start():
+    """½‖Lx‖² + ⟨c, x⟩ on top of the ICNN: the explicit gradient equals autograd's, the potential stays convex for
+    any L (Hessian PSD), and set_affine makes ∇ψ exactly a given symmetric positive definite affine map."""
+    dim = 5
+    net = DenseICNN(dim, [8, 8], full_quadratic=True, strong_convexity=1e-3, generator=gen(0), dtype=torch.float64)
+    assert net.config()["full_quadratic"] is True and "full_quadratic=True" in repr(net)
+    torch.testing.assert_close(net.quadratic_factor.detach(), torch.eye(dim, dtype=torch.float64))
+    with torch.no_grad():
+        net.quadratic_factor.copy_(torch.randn(dim, dim, generator=gen(1), dtype=torch.float64))
+        net.linear_term.copy_(torch.randn(dim, generator=gen(2), dtype=torch.float64))
+    x = torch.randn(50, dim, generator=gen(3), dtype=torch.float64)
+    value, grad = net.value_and_gradient(x)
+    ref_value, ref_grad = net.autograd_value_and_gradient(x)
+    torch.testing.assert_close(value, ref_value, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(net.layerwise_forward(x), value, rtol=1e-10, atol=1e-10)
+    for point in x[:3]:
+        hess = hessian(lambda z: net(z.unsqueeze(0)).squeeze(0))(point)
+        assert torch.linalg.eigvalsh(0.5 * (hess + hess.T)).min() >= 1e-3 - 1e-8
+    rot, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen(4), dtype=torch.float64))
+    a = (rot * torch.tensor([0.3, 0.7, 1.0, 2.0, 4.0], dtype=torch.float64)) @ rot.T
+    b = torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0], dtype=torch.float64)
+    net.set_affine(a, b)
+    torch.testing.assert_close(net.gradient(x), x @ a + b, rtol=0, atol=1e-10)
+    # the round trip through config keeps the extra parameters
+    clone = build_network(net.config()).to(torch.float64)
+    clone.load_state_dict(net.state_dict())
+    torch.testing.assert_close(clone.gradient(x), x @ a + b, rtol=0, atol=1e-10)
+
+
+def test_set_affine_is_checked():
+    plain = DenseICNN(3, [4], generator=gen(0))
+    with pytest.raises(InvalidInputError, match="full_quadratic=True"):
+        plain.set_affine(torch.eye(3), torch.zeros(3))
+    net = DenseICNN(3, [4], full_quadratic=True, generator=gen(0))
+    with pytest.raises(DimensionMismatchError, match=r"A of shape \(3, 3\)"):
+        net.set_affine(torch.eye(2), torch.zeros(3))
+    with pytest.raises(InvalidInputError, match="finite"):
+        net.set_affine(torch.full((3, 3), float("nan")), torch.zeros(3))

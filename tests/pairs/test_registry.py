@@ -132,7 +132,7 @@ def test_family_versions_are_registered_listed_and_validated():
     try:
         assert pair_version("versioned:x") == 3 and pair_version("VERSIONED:y") == 3
         listing = {row["prefix"]: row for row in describe_pair_families()}
-        assert listing["versioned"]["version"] == 3 and listing["gaussian"]["version"] == GaussianPair.version == 2
+        assert listing["versioned"]["version"] == 3 and listing["gaussian"]["version"] == GaussianPair.version == 3
         assert listing["toy"]["version"] == 1
     finally:
         _FAMILIES.pop("versioned")

@@ -12,7 +12,8 @@ import pytest
 from rich.console import Console
 
 from monge.errors import UnknownNameError
-from monge.results import group_table, leaderboard_tables, records_table, render, run_table, to_html, to_rich
+from monge.results import (group_table, leaderboard_tables, records_table, render, run_table, to_html, to_markdown,
+                           to_rich)
 
 
 def _row(run_id, solver, pair, seed, final, *, best=None, status="finished"):
@@ -77,7 +78,23 @@ def test_records_have_best_columns_only_for_scores():
     rows = [_row(1, "w2gn", "gaussian:2", 0, {"l2_uvp_fwd": 1.0, "cost_true": 2.0})]
     (record,) = records_table(rows).records()
     assert record["final_cost_true"] == 2.0 and "best_cost_true" not in record
-    assert record["best_l2_uvp_fwd"] == 1.0 and record["published_l2_uvp_fwd"] is None
+    assert record["best_l2_uvp_fwd"] == 1.0 and record["published_l2_uvp_fwd"] == "<1"   # W2GN's Table 1 bound
+
+
+def test_w2gn_table_one_is_the_published_column_on_gaussian_pairs():
+    """gaussian:<D> rows get W2GN's Table 1 (numbers and its "<1"/">50" bounds, as text) with its own source;
+    mm-1 has no published number there (not in the copy available offline)."""
+    rows = [_row(1, "w2gn", "gaussian:1024", 0, {"l2_uvp_fwd": 0.8}),
+            _row(2, "lsot", "gaussian:4096", 0, {"l2_uvp_fwd": 60.0}),
+            _row(3, "mm-1", "gaussian:1024", 0, {"l2_uvp_fwd": 5.0}),
+            _row(4, "w2gn", "gaussian:2", 0, {"l2_uvp_fwd": 0.1})]
+    table = run_table(rows, "w2")
+    records = table.records()
+    assert [r["published_l2_uvp_fwd"] for r in records] == [1.7, ">50", None, "<1"]
+    column = [c.key for c in table.columns].index("published_l2_uvp_fwd")
+    assert [row[column].text for row in table.rows] == ["1.7", ">50", "—", "<1"]
+    assert len(table.sources) == 1 and "Wasserstein-2 Generative Networks" in table.sources[0]
+    assert ">50" in to_markdown(table) and "&lt;1" in to_html(table)
 
 
 def test_unknown_kind_and_format_are_named():

@@ -26,7 +26,7 @@ def test_every_ground_truth_pair_gets_baseline_rows(store):
     assert names[2:] == [(f"baseline:{b}", "gaussian:2") for b in ("identity", "constant", "linear", "discrete_ot")]
     by_name = {s.solver: s for s in summaries}
     assert by_name["baseline:linear"].metric("l2_uvp_fwd") < 0.01
-    assert by_name["baseline:identity"].metric("l2_uvp_fwd") > 50
+    assert by_name["baseline:identity"].metric("l2_uvp_fwd") > 30
     assert by_name["baseline:discrete_ot"].status == "finished" and by_name["baseline:discrete_ot"].steps_done == 0
     stored = {row["solver"] for row in store.runs()}
     assert {"baseline:identity", "baseline:constant", "baseline:linear", "baseline:discrete_ot"} <= stored

@@ -116,11 +116,11 @@ def test_update_config_merges_values(tmp_path):
 
 # ---------------------------------------------------------------------------- pair versions
 def test_configs_record_the_pair_family_version():
-    assert pair_version("gaussian:2") == 2 and pair_version("toy:4gaussians") == 1
-    assert _cfg().to_dict()["pair_version"] == 2 and _cfg("toy:4gaussians").to_dict()["pair_version"] == 1
-    assert _cfg(pair_version=2).validate().to_dict() == _cfg().to_dict()
+    assert pair_version("gaussian:2") == 3 and pair_version("toy:4gaussians") == 1
+    assert _cfg().to_dict()["pair_version"] == 3 and _cfg("toy:4gaussians").to_dict()["pair_version"] == 1
+    assert _cfg(pair_version=3).validate().to_dict() == _cfg().to_dict()
     with pytest.raises(InvalidInputError, match="asks for version 1 of its pair family, but this monge builds "
-                                                "version 2"):
+                                                "version 3"):
         _cfg(pair_version=1).validate()
     with pytest.raises(InvalidInputError, match="pair_version must be a positive integer"):
         _cfg(pair_version=0).validate()
@@ -154,7 +154,7 @@ def test_runs_of_the_old_gaussian_pairs_are_not_reused_and_are_labelled(tmp_path
         (fresh,) = run_bench([cfg], store, progress=False, reuse=True)
         assert not fresh.reused
         rows = {r["id"]: r for r in store.leaderboard()}
-    assert stored_pair_version(rows[old]) == 1 and stored_pair_version(rows[fresh.run_id]) == 2
+    assert stored_pair_version(rows[old]) == 1 and stored_pair_version(rows[fresh.run_id]) == 3
     assert pair_label(rows[old]) == "gaussian:2 (v1)" and pair_label(rows[fresh.run_id]) == "gaussian:2"
     assert pair_label({**rows[old], "pair": "gaussian:2 (v1)"}) == "gaussian:2 (v1)"  # labelled once
     assert pair_label({"pair": "gaussian:2"}) == "gaussian:2"  # a summary of this session (no stored config)
@@ -163,7 +163,7 @@ def test_runs_of_the_old_gaussian_pairs_are_not_reused_and_are_labelled(tmp_path
     from monge.results import run_records
 
     versions = {r["run_id"]: r["pair_version"] for r in run_records(rows.values())}
-    assert versions == {old: 1, fresh.run_id: 2}
+    assert versions == {old: 1, fresh.run_id: 3}
 
 
 def test_report_keeps_old_gaussian_runs_apart(tmp_path):
@@ -178,7 +178,7 @@ def test_report_keeps_old_gaussian_runs_apart(tmp_path):
         pair.source, pair.target, steps=2, batch_size=16, generator=torch.Generator().manual_seed(0)).save(
         tmp_path / "saved")
     with ResultStore(tmp_path / "r.sqlite") as store:
-        for config in ({"pair": "gaussian:2", "pair_version": 2}, {"pair": "gaussian:2"}):
+        for config in ({"pair": "gaussian:2", "pair_version": 3}, {"pair": "gaussian:2"}):
             for seed in (0, 1):
                 run = store.start_run(solver="w2gn", pair="gaussian:2", dim=2, seed=seed, steps_requested=4,
                                       batch_size=8, eval_every=2, config={**config, "seed": seed,
@@ -188,9 +188,9 @@ def test_report_keeps_old_gaussian_runs_apart(tmp_path):
         text = render_report(store)
     assert 'alt="convergence on gaussian:2 (v1)"' in text and 'alt="convergence on gaussian:2"' in text  # 2 figures
     assert ">gaussian:2 (v1)<" in text and ">gaussian:2<" in text
-    # mean ± std over seeds: one group per construction (1.0, 2.0 for v1; 2.0, 3.0 for v2)
+    # mean ± std over seeds: one group per construction (1.0, 2.0 for v1; 2.0, 3.0 for v3)
     assert "1.5 ± 0.707" in text and "2.5 ± 0.707" in text
     # 2-D maps: drawn for the current construction; an old run's samples cannot be redrawn, which a note says
     assert 'alt="run 1: w2gn on gaussian:2 (seed 0)"' in text and 'alt="run 2: w2gn on gaussian:2 (seed 1)"' in text
-    note = "the run was made on version 1 of pair &#39;gaussian:2&#39; and this monge builds version 2"
+    note = "the run was made on version 1 of pair &#39;gaussian:2&#39; and this monge builds version 3"
     assert text.count(note) == 2

@@ -40,7 +40,7 @@ def test_icnn_potential_recovers_the_gaussian_map(dim, seed):
     metrics = evaluate(result, pair, n=4096, generator=gen(1))
     identity = evaluate(W2Result("identity", _Identity(dim), _Identity(dim), float("nan")), pair, n=4096,
                         generator=gen(1))
-    assert identity["l2_uvp_fwd"] > 20.0
+    assert identity["l2_uvp_fwd"] > 15.0
     assert metrics["l2_uvp_fwd"] < 0.2, metrics
     assert metrics["l2_uvp_inv"] < 5.0, metrics
     assert metrics["cos_fwd"] > 0.995
@@ -62,8 +62,10 @@ def test_default_mlp_potential_learns_the_gaussian_map():
 @pytest.mark.parametrize("amortization", ["regression", "objective", "cycle"])
 @pytest.mark.parametrize("potential", ["mlp", "icnn"])
 def test_each_amortization_loss_runs(amortization, potential):
+    # the ICNN needs its identity pre-training (20 steps leave E‖∇f(x) − x‖² ≈ 70 and the regression loss at 1e5)
     pair = GaussianPair(3, seed=0)
-    solver = AmortizedConjugate(potential=potential, amortization=amortization, **SMALL)
+    options = {**SMALL, "pretrain_steps": 200} if potential == "icnn" else SMALL
+    solver = AmortizedConjugate(potential=potential, amortization=amortization, **options)
     result = solver.fit(pair.source, pair.target, steps=15, batch_size=64, generator=gen(0))
     assert result.settings["amortization"] == amortization
     for key in ("loss", "dual", "amortization", "residual", "w2_dual"):

@@ -30,7 +30,7 @@ def test_w2gn_recovers_the_gaussian_map(dim, seed, steps):
     metrics = evaluate(result, pair, n=4096, generator=gen(1))
     identity = evaluate(W2Result("identity", _Identity(dim), _Identity(dim), float("nan")), pair, n=4096,
                         generator=gen(1))
-    assert identity["l2_uvp_fwd"] > 20.0
+    assert identity["l2_uvp_fwd"] > 15.0
     assert metrics["l2_uvp_fwd"] < 1.0, metrics
     assert metrics["l2_uvp_inv"] < 2.0, metrics
     assert metrics["cos_fwd"] > 0.99
@@ -240,9 +240,10 @@ def test_bad_input_is_named():
 
 
 def test_non_convex_mlp_potentials_for_the_architecture_study():
-    """What convexity buys: with unconstrained MLP potentials the W2GN objective is unbounded below (the
-    correlation term is no longer a conjugate), so the same budget that gives the ICNNs < 1 % L2-UVP
-    drives the loss down without bound and the map far off (measured: loss −68, L2-UVP ~1e5 %)."""
+    """What convexity buys: with unconstrained MLP potentials the correlation term is no longer a conjugate and
+    the W2GN objective is not bounded below in general. On version 2 of gaussian:2 seed 1 that ran away within 300
+    steps (loss −68, L2-UVP ~1e5 %); on version 3's pair it does not (MLP 2.3 % at 300 steps, 0.55 % at 1000,
+    loss never below 2.5), but the same budget still gives the ICNNs a map about ten times more accurate."""
     from monge.nets import MLPPotential
 
     pair = GaussianPair(2, seed=1)
@@ -253,7 +254,38 @@ def test_non_convex_mlp_potentials_for_the_architecture_study():
     assert mlp.settings["potential"] == "mlp"
     uvp_mlp = evaluate(mlp, pair, n=4096, generator=gen(1))["l2_uvp_fwd"]
     uvp_icnn = evaluate(icnn, pair, n=4096, generator=gen(1))["l2_uvp_fwd"]
-    assert uvp_icnn < 1.0 and uvp_mlp > 10 * uvp_icnn
-    assert min(mlp.history["loss"]) < min(icnn.history["loss"]) - 10  # unbounded below without convexity
+    assert uvp_icnn < 1.0 and uvp_mlp > 5 * uvp_icnn
     with pytest.raises(InvalidInputError, match="potential must be one of"):
         W2GN(potential="resnet")
+
+
+# ----------------------------------------------------------------------------------------- Gaussian initialisation
+def test_gaussian_init_starts_at_the_bures_map_and_training_keeps_it():
+    """init='gaussian' on a D = 64 Gaussian pair: after one step the map is the Bures map of 128·D samples per
+    side (forward L2-UVP well under the identity's 14 %), and 100 further steps at a small learning rate keep it
+    there, while the paper's identity start with the same networks and steps is far worse."""
+    pair = GaussianPair(64, seed=0)
+    options = dict(hidden_sizes=[16, 16, 8], lr=1e-4)
+    first = W2GN(init="gaussian", **options).fit(pair.source, pair.target, steps=1, batch_size=256, generator=gen(0))
+    trained = W2GN(init="gaussian", **options).fit(pair.source, pair.target, steps=100, batch_size=256,
+                                                   generator=gen(0))
+    plain = W2GN(full_quadratic=True, pretrain_steps=50, **options).fit(pair.source, pair.target, steps=100,
+                                                                        batch_size=256, generator=gen(0))
+    at_start = evaluate(first, pair, n=4096, generator=gen(1))
+    after = evaluate(trained, pair, n=4096, generator=gen(1))
+    identity_start = evaluate(plain, pair, n=4096, generator=gen(1))
+    assert at_start["l2_uvp_fwd"] < 1.5 and at_start["l2_uvp_inv"] < 1.5, at_start
+    assert after["l2_uvp_fwd"] < 1.5, after
+    assert identity_start["l2_uvp_fwd"] > 3 * after["l2_uvp_fwd"], identity_start
+    assert trained.settings["init"] == "gaussian" and trained.settings["full_quadratic"] is True
+
+
+def test_gaussian_init_options_are_checked():
+    with pytest.raises(InvalidInputError, match="init"):
+        W2GN(init="zeros")
+    with pytest.raises(InvalidInputError, match="init_samples"):
+        W2GN(init="gaussian", init_samples=1)
+    with pytest.raises(InvalidInputError, match="potential='icnn'"):
+        W2GN(potential="mlp", init="gaussian")
+    with pytest.raises(InvalidInputError, match="full_quadratic"):
+        W2GN(full_quadratic="yes")

@@ -64,6 +64,7 @@ class DenseICNN(Potential):
         z0 = q0(x)                              (convex-quadratic input layer, no activation)
         zk = σ(C_{k-1} z_{k-1} + qk(x))         k = 1..K, C ≥ 0 ("convexity-preserving" weights)
         ψ(x) = w · zK + (β/2)‖x‖²               w ≥ 0, β = ``strong_convexity``
+             [+ ½‖L x‖² + ⟨c, x⟩]               with ``full_quadratic=True``: L (D × D) and c learnable
 
     σ is CELU (default, α = 1) or softplus: convex and non-decreasing, so ψ is convex whenever
     :meth:`convexify` has clamped ``C`` and ``w`` to be non-negative (it is called at construction).
@@ -81,6 +82,12 @@ class DenseICNN(Potential):
             :data:`ACTIVATIONS`).
         strong_convexity: β ≥ 0.
         init_std: parameters are drawn from N(0, init_std²) (then convexified); the W2GN code uses 1/20.
+        full_quadratic: add a learnable full-rank convex quadratic ½‖Lx‖² + ⟨c, x⟩ (L starts at the identity, c at
+            0; monge's addition, off by default). ½xᵀLᵀLx is convex for every L, so no constraint is needed, and
+            its gradient LᵀLx + c is any affine map with a symmetric positive semi-definite matrix: Gaussian OT maps
+            are then exactly representable, and :meth:`set_affine` starts the network at one (the Gaussian
+            initialisation of OTT-JAX's ICNN, ``gaussian_map_samples``; Bunne, Krause & Cuturi, "Supervised
+            Training of Conditional Monge Maps", NeurIPS 2022). Costs two D × D matrix products per evaluation.
         generator: optional ``torch.Generator`` for the initialisation (global RNG untouched if given).
     """
 
@@ -95,6 +102,7 @@ class DenseICNN(Potential):
         activation: str = "celu",
         strong_convexity: float = 1e-6,
         init_std: float = 0.05,
+        full_quadratic: bool = False,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
@@ -117,18 +125,49 @@ class DenseICNN(Potential):
             _Linear(h_in, h_out) for h_in, h_out in zip(hidden_sizes[:-1], hidden_sizes[1:])
         )
         self.final_layer = _Linear(hidden_sizes[-1], 1)
+        self.full_quadratic = bool(full_quadratic)
+        if self.full_quadratic:
+            self.quadratic_factor = nn.Parameter(torch.empty(self.dim, self.dim))
+            self.linear_term = nn.Parameter(torch.empty(self.dim))
         self.to(dtype=dtype, device=device)
         self.reset_parameters(generator)
 
     # ------------------------------------------------------------------ set-up
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw every parameter from N(0, init_std²) (as the W2GN code does), then convexify."""
+        """Draw every parameter from N(0, init_std²) (as the W2GN code does), then convexify; the full quadratic
+        part, if any, starts at L = I and c = 0."""
         with torch.no_grad():
-            for p in self.parameters():
+            for name, p in self.named_parameters():
+                if name in ("quadratic_factor", "linear_term"):
+                    continue
                 noise = torch.randn(p.shape, generator=generator, dtype=p.dtype,
                                     device=generator.device if generator is not None else p.device)
                 p.copy_(noise.to(p.device) * self.init_std)
+            if self.full_quadratic:
+                self.quadratic_factor.copy_(torch.eye(self.dim))
+                self.linear_term.zero_()
         self.convexify()
+
+    def set_affine(self, matrix: Any, shift: Any) -> None:
+        """Make ∇ψ the affine map x ↦ A x + b (A symmetric positive semi-definite, e.g. a Gaussian OT map): the
+        full quadratic part gets L = (A − βI)₊^{1/2} (β = ``strong_convexity``) and c = b, and the ICNN part's
+        final weights are zeroed, so it contributes nothing until training moves them. Needs
+        ``full_quadratic=True``."""
+        if not self.full_quadratic:
+            raise InvalidInputError("set_affine needs a DenseICNN built with full_quadratic=True")
+        matrix = torch.as_tensor(matrix, dtype=torch.float64).cpu()
+        shift = torch.as_tensor(shift, dtype=torch.float64).cpu().reshape(-1)
+        if matrix.shape != (self.dim, self.dim) or shift.shape != (self.dim,):
+            raise DimensionMismatchError(f"set_affine expects A of shape ({self.dim}, {self.dim}) and b of shape "
+                                         f"({self.dim},), got {tuple(matrix.shape)} and {tuple(shift.shape)}")
+        if not bool(torch.isfinite(matrix).all() and torch.isfinite(shift).all()):
+            raise InvalidInputError("set_affine: A and b must be finite")
+        w, v = torch.linalg.eigh(0.5 * (matrix + matrix.T) - self.strong_convexity * torch.eye(self.dim, dtype=torch.float64))
+        root = (v * w.clamp(min=0).sqrt()) @ v.T
+        with torch.no_grad():
+            self.quadratic_factor.copy_(0.5 * (root + root.T))
+            self.linear_term.copy_(shift)
+            self.final_layer.weight.zero_()
 
     def convexify(self) -> None:
         """Clamp the convexity-preserving weights (hidden-to-hidden and final) to be non-negative."""
@@ -146,11 +185,13 @@ class DenseICNN(Potential):
             "activation": self.activation,
             "strong_convexity": self.strong_convexity,
             "init_std": self.init_std,
+            **({"full_quadratic": True} if self.full_quadratic else {}),
         }
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, hidden_sizes={self.hidden_sizes}, rank={self.rank}, "
-                f"activation={self.activation}, strong_convexity={self.strong_convexity:g}")
+                f"activation={self.activation}, strong_convexity={self.strong_convexity:g}"
+                + (", full_quadratic=True" if self.full_quadratic else ""))
 
     # ------------------------------------------------------------------ evaluation
     def _act(self, a: torch.Tensor) -> torch.Tensor:
@@ -182,7 +223,10 @@ class DenseICNN(Potential):
         z = self.quadratic_layers[0](x)
         for quadratic, convex in zip(self.quadratic_layers[1:], self.convex_layers):
             z = self._act(convex(z) + quadratic(x))
-        return self.final_layer(z).squeeze(-1) + 0.5 * self.strong_convexity * x.square().sum(dim=-1)
+        value = self.final_layer(z).squeeze(-1) + 0.5 * self.strong_convexity * x.square().sum(dim=-1)
+        if self.full_quadratic:
+            value = value + 0.5 * (x @ self.quadratic_factor.t()).square().sum(dim=-1) + x @ self.linear_term
+        return value
 
     def _stacked_input_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All input layers as one (D, r·H + H) matrix [F | Wᵀ] and one bias of length H = Σ h_k."""
@@ -215,6 +259,9 @@ class DenseICNN(Potential):
                 z = self._act(a)
         final = self.final_layer.weight  # (1, hK)
         value = (z @ final.t()).squeeze(-1) + 0.5 * self.strong_convexity * x.square().sum(dim=-1)
+        if self.full_quadratic:
+            lx = x @ self.quadratic_factor.t()                     # L x
+            value = value + 0.5 * lx.square().sum(dim=-1) + x @ self.linear_term
         if not with_gradient:
             return value, None
 
@@ -231,4 +278,6 @@ class DenseICNN(Potential):
         # ∇q_o(x) = 2 Σ_r u_{r,o} F[:, r, o] + W[o]: one matmul with the same stacked weights.
         coeff = torch.cat([(2.0 * u * delta_all.unsqueeze(1)).reshape(n, -1), delta_all], dim=1)
         grad = coeff @ stacked.t() + self.strong_convexity * x
+        if self.full_quadratic:
+            grad = grad + lx @ self.quadratic_factor + self.linear_term   # Lᵀ L x + c
         return value, grad

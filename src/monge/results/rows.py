@@ -171,15 +171,21 @@ def status_of(row: Mapping[str, Any]) -> str:
     return status
 
 
-def published_value(column: str, solver: str, pair: str) -> float | None:
+def published_value(column: str, solver: str, pair: str) -> float | str | None:
     """The papers' number in published column ``column`` (a metric's ``published`` in the catalogue,
     :mod:`monge.metrics.registry`) for monge's ``solver`` on ``pair``; ``None`` where they have none.
 
     ``published_l2_uvp_fwd``: the W2 benchmark's forward L2-UVP on ``w2b-mix:<D>``
-    (:func:`monge.pairs.w2bench.published_l2_uvp`); ``published_cos_grad`` and ``published_w1_dev``: the W1
-    benchmark's gradient cosine and W1 deviation on ``w1b-funnel:<D>:<N>`` (:func:`monge.pairs.w1published.published_w1`).
+    (:func:`monge.pairs.w2bench.published_l2_uvp`) and W2GN's Table 1 on ``gaussian:<D>``
+    (:func:`monge.pairs.gaussian.published_gaussian_l2_uvp`, which also gives the paper's bounds ``"<1"``,
+    ``">50"`` as text); ``published_cos_grad`` and ``published_w1_dev``: the W1 benchmark's gradient cosine and
+    W1 deviation on ``w1b-funnel:<D>:<N>`` (:func:`monge.pairs.w1published.published_w1`).
     """
     if column == "published_l2_uvp_fwd":
+        if _family(pair) == "gaussian":
+            from monge.pairs.gaussian import published_gaussian_l2_uvp
+
+            return published_gaussian_l2_uvp(solver, pair)
         from monge.pairs.w2bench import published_l2_uvp
 
         return published_l2_uvp(solver, pair)
@@ -190,9 +196,17 @@ def published_value(column: str, solver: str, pair: str) -> float | None:
     return None if row is None or key is None else row.get(key)
 
 
-def published_source(column: str) -> str:
-    """The citation of published column ``column``'s numbers."""
+def _family(pair: str) -> str:
+    return str(pair).strip().lower().partition(":")[0]
+
+
+def published_source(column: str, pair: str | None = None) -> str:
+    """The citation of published column ``column``'s numbers (on ``pair``'s family, when given)."""
     if column == "published_l2_uvp_fwd":
+        if pair is not None and _family(pair) == "gaussian":
+            from monge.pairs.gaussian import published_w2gn_gaussians_table
+
+            return str(published_w2gn_gaussians_table()["source"])
         from monge.pairs.w2bench import published_w2bench_table
 
         return str(published_w2bench_table()["source"])

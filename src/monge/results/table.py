@@ -96,7 +96,10 @@ def _text(value: Any, fmt: str = ".3g") -> str:
 
 
 def format_number(value: Any) -> str:
-    """A number for a table cell: 3 significant digits, ``—`` for a missing or non-finite value."""
+    """A number for a table cell: 3 significant digits, ``—`` for a missing or non-finite value; a published
+    bound given as text (``"<1"``, ``">50"``) is shown as it is."""
+    if isinstance(value, str) and value[:1] in "<>" and value[1:].strip().replace(".", "", 1).isdigit():
+        return value
     try:
         return _text(float(value)) if value is not None and not isinstance(value, bool) else "—"
     except (TypeError, ValueError):
@@ -105,7 +108,9 @@ def format_number(value: Any) -> str:
 
 def _metric_cell(metric: str, value: Any) -> Cell:
     info = METRICS.get(metric)
-    return Cell(value, info.format(value) if info is not None else format_number(value))
+    if info is None or isinstance(value, str):  # a published bound ("<1") is text, shown as it is
+        return Cell(value, format_number(value))
+    return Cell(value, info.format(value))
 
 
 def _check_kind(kind: str) -> str:
@@ -168,7 +173,8 @@ def run_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2", 
                 if all(v is None for v in values):
                     continue
                 columns.append(Column(str(info.published), f"published {info.header}", True, True))
-                sources.append(published_source(str(info.published)))
+                sources += [published_source(str(info.published), str(r.get("pair", "")))
+                            for r, v in zip(rows, values) if v is not None]
                 plan.append((metric, part, values))
             else:
                 columns.append(Column(f"{part}_{metric}", f"{info.header} {part}", True))

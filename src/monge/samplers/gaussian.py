@@ -141,34 +141,50 @@ class Gaussian(Sampler):
     Args:
         mean: ``(d,)`` tensor/array, finite.
         cov: ``(d, d)`` tensor/array, finite, symmetric, positive semi-definite.
+        factor: instead of ``cov``, a finite ``(d, d)`` matrix A with cov = A Aᵀ: samples are ``mean + A z`` with
+            no decomposition at all (what a construction that already knows a factor passes; O(d²) set-up).
         dtype: floating dtype of the samples; defaults to ``mean``'s dtype if it is a floating tensor, else
             float32.
         device: device of the samples; defaults to ``mean``'s device if it is a tensor, else CPU.
 
     Attributes:
         mean: ``(d,)`` tensor (sampler dtype, on its device).
-        cov: ``(d, d)`` symmetrised covariance (sampler dtype, on its device).
+        cov: ``(d, d)`` symmetrised covariance (sampler dtype, on its device; built from ``factor`` on first access).
 
     Raises:
         InvalidInputError: naming ``mean`` or ``cov`` when they are not finite, have the wrong shape, or ``cov``
             is not symmetric positive semi-definite.
     """
 
-    def __init__(self, mean: Any, cov: Any, *, dtype: torch.dtype | None = None, device: Any = None):
+    def __init__(self, mean: Any, cov: Any = None, *, factor: Any = None, dtype: torch.dtype | None = None,
+                 device: Any = None):
         self.dtype = _resolve_dtype(dtype, like=mean)
         self.device = _resolve_device(device, like=mean)
         mean64 = _param(mean, "mean", ndim=1)
-        cov64 = _param(cov, "cov", ndim=2)
         d = mean64.shape[0]
-        if tuple(cov64.shape) != (d, d):
+        if (cov is None) == (factor is None):
+            raise InvalidInputError("Gaussian: give exactly one of cov (d, d) or factor (d, d) with cov = factor factorᵀ")
+        name, given = ("cov", cov) if factor is None else ("factor", factor)
+        given64 = _param(given, name, ndim=2)
+        if tuple(given64.shape) != (d, d):
             raise InvalidInputError(
-                f"cov: expected shape ({d}, {d}) to match mean of shape ({d},), got {tuple(cov64.shape)}"
+                f"{name}: expected shape ({d}, {d}) to match mean of shape ({d},), got {tuple(given64.shape)}"
             )
-        cov64, factor64 = _cov_factor(cov64, "cov")
+        if factor is None:
+            cov64, factor64 = _cov_factor(given64, "cov")
+            self._cov: torch.Tensor | None = cov64.to(device=self.device, dtype=self.dtype)
+        else:  # no decomposition: the covariance is built only if asked for
+            factor64, self._cov = given64, None
         self.dim = d
         self.mean = mean64.to(device=self.device, dtype=self.dtype)
-        self.cov = cov64.to(device=self.device, dtype=self.dtype)
         self._factor = factor64.to(device=self.device, dtype=self.dtype)
+
+    @property
+    def cov(self) -> torch.Tensor:
+        """``(d, d)`` covariance in the sampler's dtype (from ``factor`` on first access when built from one)."""
+        if self._cov is None:
+            self._cov = self._factor @ self._factor.T
+        return self._cov
 
     def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         dev = _rng_device(self, generator)

@@ -24,8 +24,10 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
+from monge._bures import bures_map, streamed_moments
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential
 from monge.nets.icnn import DenseICNN
@@ -34,6 +36,11 @@ from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.common import (adam, check_choice, check_hidden_sizes, check_nonnegative, check_positive, compiled_or_eager,
                                   draw, prepare_data, pretrain_as_configured, seeded, update_if_finite)
 from monge.solvers.loop import run_w2_training
+
+
+def gaussian_init_samples(dim: int) -> int:
+    """Samples per side whose moments give ``init="gaussian"``: 128 per dimension, at least 4096."""
+    return max(4096, 128 * dim)
 
 
 def default_hidden_sizes(dim: int) -> list[int]:
@@ -73,6 +80,15 @@ class W2GN(W2Solver):
         explicit_gradient: compute ∇ψ with the networks' explicit formula instead of autograd.
         compile: compile the loss (forward and backward) with ``torch.compile`` (opt-in: the first step
             then pays a compilation of 10–20 s on CPU; falls back to eager with a warning if it fails).
+        full_quadratic: give both DenseICNNs a learnable full-rank quadratic part ½‖Lx‖² + ⟨c, x⟩ (False; see
+            :class:`~monge.nets.DenseICNN`): affine maps, Gaussian OT maps included, become exactly representable.
+        init: ``"identity"`` (the paper: pre-train ∇ψθ to the identity, copy it into ψ̄ω) or ``"gaussian"``
+            (monge's addition, implies ``full_quadratic``): start ∇ψθ at the Gaussian (Bures) OT map between the
+            moments of ``init_samples`` samples of each side and ∇ψ̄ω at its inverse, no pre-training. Counted in
+            the training time. In high dimension this is what makes W2GN accurate within CPU minutes on
+            Gaussian-like data (docs/benchmarks.md, "W2GN's Table 1").
+        init_samples: samples per side for ``init="gaussian"`` (default :func:`gaussian_init_samples`: 128·D, at
+            least 4096).
         forward_potential: use this potential instead of building a DenseICNN (any
             :class:`~monge.nets.Potential`; convexify() is called after each step).
         inverse_potential: the same for the inverse potential.
@@ -103,6 +119,9 @@ class W2GN(W2Solver):
         pretrain_blow: float = 3.0,
         explicit_gradient: bool = True,
         compile: bool = False,
+        full_quadratic: bool = False,
+        init: str = "identity",
+        init_samples: int | None = None,
         forward_potential: Potential | None = None,
         inverse_potential: Potential | None = None,
     ):
@@ -122,6 +141,18 @@ class W2GN(W2Solver):
         self.compile = bool(compile)
         self.pretrain_steps, self.pretrain_tol, self.pretrain_blow = pretrain_steps, float(pretrain_tol), float(pretrain_blow)
         self.forward_potential, self.inverse_potential = forward_potential, inverse_potential
+        self.init = check_choice("W2GN", "init", init, ("identity", "gaussian"))
+        if not isinstance(full_quadratic, bool):
+            raise InvalidInputError(f"W2GN: full_quadratic must be True or False, got {full_quadratic!r}")
+        self.full_quadratic = full_quadratic or self.init == "gaussian"
+        if self.full_quadratic and self.potential != "icnn":
+            raise InvalidInputError("W2GN: full_quadratic and init='gaussian' need potential='icnn'")
+        if self.init == "gaussian" and forward_potential is not None:
+            raise InvalidInputError("W2GN: init='gaussian' builds its own DenseICNNs; do not pass forward_potential")
+        if init_samples is not None and (isinstance(init_samples, bool) or not isinstance(init_samples, int)
+                                         or init_samples < 2):
+            raise InvalidInputError(f"W2GN: init_samples must be an integer >= 2, got {init_samples!r}")
+        self.init_samples = init_samples
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -131,7 +162,8 @@ class W2GN(W2Solver):
             "l1_penalty": self.l1_penalty, "stop_gradient": self.stop_gradient,
             "pretrain_steps": self.pretrain_steps, "pretrain_tol": self.pretrain_tol,
             "pretrain_blow": self.pretrain_blow, "explicit_gradient": self.explicit_gradient,
-            "compile": self.compile,
+            "compile": self.compile, "full_quadratic": self.full_quadratic, "init": self.init,
+            "init_samples": self.init_samples,
         }
 
     # ------------------------------------------------------------------ helpers
@@ -156,7 +188,8 @@ class W2GN(W2Solver):
             inverse = seeded(build, generator).to(device=device, dtype=dtype)
             return forward, inverse
         kwargs = dict(hidden_sizes=sizes, rank=self.rank, activation=self.activation,
-                      strong_convexity=self.strong_convexity, init_std=self.init_std, dtype=dtype, device=device)
+                      strong_convexity=self.strong_convexity, init_std=self.init_std,
+                      full_quadratic=self.full_quadratic, dtype=dtype, device=device)
         forward = DenseICNN(dim, generator=generator, **kwargs)
         inverse = DenseICNN(dim, generator=generator, **kwargs)
         return forward, inverse
@@ -177,7 +210,15 @@ class W2GN(W2Solver):
         psi_bar.to(device=device, dtype=dtype)
         history: dict[str, list[float]] = {"loss": [], "cycle": [], "w2_dual": []}
         started = time.perf_counter()
-        if self.forward_potential is None:
+        if self.init == "gaussian":
+            # ∇ψ = the Bures map between the data's moments, ∇ψ̄ = its inverse (both exactly representable)
+            n = self.init_samples or gaussian_init_samples(dim)
+            (ms, cs), (mt, ct) = streamed_moments(source, n, generator), streamed_moments(target, n, generator)
+            a, b = bures_map(ms, cs, mt, ct)
+            psi.set_affine(a, b)
+            a_inv = np.linalg.inv(a)                         # the exact inverse of x ↦ Ax + b
+            psi_bar.set_affine(0.5 * (a_inv + a_inv.T), ms - a_inv @ mt)
+        elif self.forward_potential is None:
             # ∇ψ ≈ id on noise covering both data sets, then copied into ψ̄
             history["pretrain_mse"] = [pretrain_as_configured(self, psi, source, target, batch_size, generator,
                                                               gradient=lambda x: self._value_and_gradient(psi, x)[1])]
