@@ -17,7 +17,7 @@ from monge.config.sweep import load_sweep
 
 
 def test_every_preset_name_is_a_bundled_file():
-    assert preset_names()[:5] == ["quick", "w2-hd", "w1-hd", "arch-study", "standard"]
+    assert preset_names()[:6] == ["quick", "w2-hd", "w1-hd", "arch-study", "standard", "gaussians-hd"]
     assert list(PRESETS) == preset_names()
     for name in preset_names():
         model, raw = load_preset(name)
@@ -96,3 +96,14 @@ def test_toml_falls_back_to_tomli_on_python_3_10(tmp_path: Path, monkeypatch: py
     with pytest.raises(SweepConfigError, match="TOML syntax error") as info:
         read_config(bad)
     assert info.value.file == bad and info.value.line == 3
+
+
+def test_gaussians_hd_is_w2gn_table_one():
+    """LSOT, MM-1, MM-2 and W2GN on gaussian:2 … gaussian:4096 (the paper's twelve dimensions), 30-minute cap."""
+    preset = get_preset("gaussians-hd")
+    assert preset.solvers == ("lsot", "mm-1", "mm-2", "w2gn")
+    assert preset.pairs == tuple(f"gaussian:{2 ** k}" for k in range(1, 13))
+    configs = preset.configs()
+    assert len(configs) == 48 and {c.time_budget_s for c in configs} == {1800.0}
+    w2gn = preset.configs(solvers=["w2gn"], pairs=["gaussian:1024"])
+    assert [c.solver_options["init"] for c in w2gn] == ["gaussian"]
