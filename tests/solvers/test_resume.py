@@ -57,6 +57,9 @@ OPTION_VARIANTS = [
     ("mm-r", {"potential": "icnn", "map": "icnn-gradient"}),
     ("lsot", {"fit_inverse": False, "offset_init": False}),
     ("w2gan", {"map": "discriminator"}),
+    ("w2gan", {"equality_weight": 10.0, "potential_form": "neg_plus_eps", "generator_form": "mlp",
+               "generator_pretrain_steps": 5}),
+    ("w2gan", {"generator_form": "bounded", "map": "discriminator"}),
     ("wgan", {"optimizer": "adam"}),
     ("sort-out", {"group_size": 2}),
 ]

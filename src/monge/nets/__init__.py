@@ -2,10 +2,10 @@
 
 from monge.nets.base import NETWORKS, Potential, RescaledPotential, build_network, register_network
 from monge.nets.icnn import ConvexQuadratic, DenseICNN
-from monge.nets.mlp import MLPPotential, ResidualMap
+from monge.nets.mlp import MLPMap, MLPPotential, ResidualMap
 
 __all__ = ["NETWORKS", "Potential", "RescaledPotential", "build_network", "register_network", "ConvexQuadratic", "DenseICNN",
-           "MLPPotential", "ResidualMap"]
+           "MLPMap", "MLPPotential", "ResidualMap"]
 from monge.nets.lipschitz import GroupSort, LipschitzMLP  # noqa: E402
 
 __all__ += ["GroupSort", "LipschitzMLP"]

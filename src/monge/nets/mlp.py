@@ -1,4 +1,4 @@
-"""Unconstrained networks: a non-convex MLP potential and a residual map x + MLP(x)."""
+"""Unconstrained networks: a non-convex MLP potential, a residual map x + MLP(x) and a plain MLP map."""
 
 from __future__ import annotations
 
@@ -158,12 +158,19 @@ class ResidualMap(nn.Module):
 
     Used as a generator / mover network (W2GAN, reversed maximin, OTM). ``gradient`` is an alias of
     ``forward`` so that a result object can treat maps and potential gradients alike.
+
+    With ``bound`` = s the residual is bounded: T(x) = x + s·tanh(MLP(x)), so every coordinate of T(x) − x
+    lies in (−s, s) (the W2GAN authors' image generators, s = 2). It is still the identity at initialisation.
     """
 
     def __init__(self, dim: int, hidden_sizes: Sequence[int] = (128, 128), *, activation: str = "celu",
-                 dtype: torch.dtype | None = None, device: torch.device | str | None = None):
+                 bound: float | None = None, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None):
         super().__init__()
         self.dim, self.hidden_sizes, self.activation = int(dim), [int(h) for h in hidden_sizes], activation
+        if bound is not None and not (isinstance(bound, (int, float)) and not isinstance(bound, bool) and bound > 0):
+            raise InvalidInputError(f"ResidualMap: bound must be None or a number > 0, got {bound!r}")
+        self.bound = None if bound is None else float(bound)
         self.net = _mlp([self.dim, *self.hidden_sizes, self.dim], activation)
         last = self.net[-1]
         nn.init.zeros_(last.weight)
@@ -172,7 +179,33 @@ class ResidualMap(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check(x, self.dim, "ResidualMap")
-        return x + self.net(x)
+        residual = self.net(x)
+        return x + (residual if self.bound is None else self.bound * torch.tanh(residual))
+
+    gradient = forward
+
+    def config(self) -> dict[str, Any]:
+        config = {"class": type(self).__name__, "dim": self.dim, "hidden_sizes": self.hidden_sizes,
+                  "activation": self.activation}
+        return config if self.bound is None else {**config, "bound": self.bound}
+
+
+@register_network
+class MLPMap(nn.Module):
+    """A plain map network T(x) = MLP(x) (no skip connection; PyTorch's default init, so not the identity at
+    the start: W2GAN's ``generator_form="mlp"`` pre-trains it to reconstruct its input). ``gradient`` is an
+    alias of ``forward``."""
+
+    def __init__(self, dim: int, hidden_sizes: Sequence[int] = (128, 128), *, activation: str = "celu",
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None):
+        super().__init__()
+        self.dim, self.hidden_sizes, self.activation = int(dim), [int(h) for h in hidden_sizes], activation
+        self.net = _mlp([self.dim, *self.hidden_sizes, self.dim], activation)
+        self.to(dtype=dtype, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check(x, self.dim, "MLPMap")
+        return self.net(x)
 
     gradient = forward
 
