@@ -25,3 +25,7 @@ from monge.metrics.registry import (METRICS, MetricInfo, best_value, metric_dire
                                     metric_info, register_metric)
 
 __all__ += ["METRICS", "MetricInfo", "best_value", "metric_direction", "metric_info", "register_metric"]
+
+from monge.metrics.geodesic import geodesic_distance, mccann_moments  # noqa: E402
+
+__all__ += ["geodesic_distance", "mccann_moments"]
