@@ -102,3 +102,12 @@ def test_unknown_kind_and_format_are_named():
         run_table(ROWS, "w3")
     with pytest.raises(UnknownNameError, match="output format 'xml'"):
         render(run_table(ROWS[:1]), "xml")
+
+
+def test_steps_column_shows_the_request_only_when_there_was_one():
+    """A run planned by its time budget (and a baseline) stores no requested step count: "833", not "833/0"."""
+    planned = {**_row(1, "w2gn", "gaussian:8", 0, {"l2_uvp_fwd": 0.1}), "steps_done": 833, "steps_requested": 0}
+    fixed = _row(2, "w2gn", "gaussian:8", 1, {"l2_uvp_fwd": 0.1})
+    table = run_table([planned, fixed], "w2")
+    column = [c.header for c in table.columns].index("steps")
+    assert [row[column].text for row in table.rows] == ["833", "10/10"]

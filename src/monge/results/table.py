@@ -129,7 +129,8 @@ _SPEED = (Column("wall_time_s", "wall", True), Column("steps_per_s", "steps/s", 
 
 
 def _lead_cells(r: Mapping[str, Any]) -> list[Cell]:
-    steps = f"{r.get('steps_done', 0)}/{r.get('steps_requested', 0)}"
+    # runs planned by a time budget (and baselines) have no requested step count: their steps done stand alone
+    steps = f"{r.get('steps_done', 0)}/{r['steps_requested']}" if r.get("steps_requested") else f"{r.get('steps_done', 0)}"
     return [Cell(r.get("run_id"), _text(r.get("run_id"))), Cell(r.get("solver"), _text(r.get("solver"))),
             Cell(r.get("pair"), _text(r.get("pair"))), Cell(r.get("seed"), _text(r.get("seed"))),
             Cell(status_of(r), status_of(r), str(r.get("status", ""))), Cell(steps, steps)]
