@@ -89,7 +89,7 @@ def test_results_export_markdown_csv_and_json(bench_dir):
     assert [r["run_id"] for r in records] == sorted(rows) and len({tuple(r) for r in records}) == 1  # same keys
     w2gn = next(r for r in records if r["solver"] == "w2gn" and r["pair"] == "gaussian:2")
     assert w2gn["final_l2_uvp_fwd"] == rows[w2gn["run_id"]]["final"]["l2_uvp_fwd"] and w2gn["steps_done"] == 30
-    assert w2gn["best_cos_fwd"] == rows[w2gn["run_id"]]["best"]["cos_fwd"] and w2gn["published_l2_uvp_fwd"] is None
+    assert w2gn["best_cos_fwd"] == rows[w2gn["run_id"]]["best"]["cos_fwd"] and w2gn["published_l2_uvp_fwd"] == "<1"
     result = runner.invoke(app, ["results", "--db", db, "-f", "csv", "--solver", "w2gn"])
     table = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["pair"], r["status"]) for r in table] == [("gaussian:2", "finished"), ("toy:swiss_roll", "finished")]

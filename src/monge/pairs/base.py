@@ -205,3 +205,16 @@ class W1BenchmarkPair(SamplePair, ABC):
     @abstractmethod
     def true_w1(self) -> float:
         """W1(P, Q) = E‖x − T(x)‖ (estimated with many samples when there is no closed form)."""
+
+
+def published_per_dim(table: dict, family: str, solver: str, pair: str):
+    """The entry of a published per-dimension table (``dims``, ``methods``, ``monge_solvers``) for monge's ``solver``
+    on pair spec ``<family>:<D>``; ``None`` for another family, an unmapped solver or an unlisted dimension."""
+    prefix, _, arg = str(pair).strip().lower().partition(":")
+    if prefix != family or not arg.isdigit():
+        return None
+    method = table["monge_solvers"].get(str(solver).strip().lower())
+    if method is None or int(arg) not in table["dims"]:
+        return None
+    return table["methods"][method][table["dims"].index(int(arg))]
+

@@ -10,7 +10,7 @@ import torch
 
 from monge._checks import check_positive_int, check_samples
 from monge.errors import InvalidInputError
-from monge.pairs.base import BenchmarkPair, Moments
+from monge.pairs.base import BenchmarkPair, Moments, published_per_dim
 
 MIN_IDENTITY_L2_UVP = 10.0
 """Guaranteed minimum (%) of the identity map's forward L2-UVP, 100·E‖x − T*(x)‖²/Var(Q) = 100·W2²/Var(Q), on
@@ -231,11 +231,4 @@ def published_w2gn_gaussians_table() -> dict:
 def published_gaussian_l2_uvp(solver: str, pair: str) -> float | str | None:
     """W2GN's published L2-UVP for monge's ``solver`` (``lsot`` or ``w2gn``) on pair spec ``gaussian:<D>``: a number,
     a bound such as ``"<1"``, or ``None`` where the paper has none (other solvers, other dimensions)."""
-    family, _, arg = str(pair).strip().lower().partition(":")
-    if family != "gaussian" or not arg.isdigit():
-        return None
-    table = published_w2gn_gaussians_table()
-    method = table["monge_solvers"].get(str(solver).strip().lower())
-    if method is None or int(arg) not in table["dims"]:
-        return None
-    return table["methods"][method][table["dims"].index(int(arg))]
+    return published_per_dim(published_w2gn_gaussians_table(), "gaussian", solver, pair)

@@ -22,7 +22,7 @@ from monge._checks import check_samples
 from monge._integrity import load_finite_state, read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError
 from monge.nets.icnn import DenseICNN
-from monge.pairs.base import BenchmarkPair, Moments
+from monge.pairs.base import BenchmarkPair, Moments, published_per_dim
 from monge.pairs.registry import parse_dim, register_pair_family
 
 W2BENCH_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -358,14 +358,7 @@ def published_w2bench_table() -> dict[str, Any]:
 def published_l2_uvp(solver: str, pair: str) -> float | None:
     """Published forward L2-UVP of the method monge's ``solver`` corresponds to, on pair spec
     ``w2b-mix:<D>``; ``None`` when there is no published number for that solver, pair or dimension."""
-    family, _, arg = str(pair).partition(":")
-    if family != "w2b-mix" or not arg.isdigit():
-        return None
-    table = published_w2bench_table()
-    method = table["monge_solvers"].get(str(solver).strip().lower())
-    if method is None or int(arg) not in table["dims"]:
-        return None
-    return table["methods"][method][table["dims"].index(int(arg))]
+    return published_per_dim(published_w2bench_table(), "w2b-mix", solver, pair)
 
 
 def _w2bench_factory(arg: str, *, seed: int, dtype: torch.dtype, device: str | torch.device,
