@@ -47,8 +47,12 @@ def moments(x: torch.Tensor, *, ridge: float = 1e-6) -> tuple[np.ndarray, np.nda
     so that constant features or fewer samples than dimensions do not make the covariance singular."""
     data = x.detach().to("cpu", torch.float64).numpy()
     cov = np.atleast_2d(np.cov(data, rowvar=False)) if len(data) > 1 else np.zeros((data.shape[1], data.shape[1]))
-    cov = 0.5 * (cov + cov.T)
-    return data.mean(axis=0), cov + ridge * max(float(np.trace(cov)) / cov.shape[0], 1e-12) * np.eye(cov.shape[0])
+    return data.mean(axis=0), _with_ridge(0.5 * (cov + cov.T), ridge)
+
+
+def _with_ridge(cov: np.ndarray, ridge: float) -> np.ndarray:
+    """``cov`` plus ``ridge`` × its mean variance (at least 1e-12) on the diagonal."""
+    return cov + ridge * max(float(np.trace(cov)) / cov.shape[0], 1e-12) * np.eye(cov.shape[0])
 
 
 def sample_bures_map(x: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -77,5 +81,4 @@ def streamed_moments(sampler, n: int, generator: torch.Generator | None, *, chun
     cov = (total[1] - count * torch.outer(mean_c, mean_c)) / max(count - 1, 1)
     cov = 0.5 * (cov + cov.T)
     mean = (mean_c + centre.to(torch.float64)).cpu().numpy()
-    cov = cov.cpu().numpy()
-    return mean, cov + ridge * max(float(np.trace(cov)) / cov.shape[0], 1e-12) * np.eye(cov.shape[0])
+    return mean, _with_ridge(cov.cpu().numpy(), ridge)

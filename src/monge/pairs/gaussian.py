@@ -130,8 +130,7 @@ class GaussianPair(BenchmarkPair):
         rot_s, rot_a = _haar_rotation(dim, rng), _haar_rotation(dim, rng)
         direction = _unit_direction(dim, rng)
         spectrum = torch.exp(torch.linspace(np.log(0.5), np.log(2.0), dim, dtype=torch.float64))
-        a = (rot_a * spectrum) @ rot_a.T
-        a = 0.5 * (a + a.T)
+        a = _symmetric((rot_a * spectrum) @ rot_a.T)
         w_s = rot_s * spectrum                               # Σs = Ws Wsᵀ
         w_t = a @ w_s                                        # Σt = Wt Wtᵀ = A Σs A
         bures2 = float((w_t - w_s).square().sum())           # E‖Ax − x‖², x ~ N(0, Σs)
@@ -161,8 +160,7 @@ class GaussianPair(BenchmarkPair):
     def inverse_matrix(self) -> torch.Tensor:
         """A⁻¹ = Ra·diag(1/a)·Raᵀ (float64, exact; computed on first use)."""
         rot_a, spectrum = self._map_basis
-        inv = (rot_a / spectrum) @ rot_a.T
-        return 0.5 * (inv + inv.T)
+        return _symmetric((rot_a / spectrum) @ rot_a.T)
 
     @cached_property
     def source_cov(self) -> torch.Tensor:
