@@ -45,9 +45,10 @@ options = { lr_decay = true }
     # arch-study's labelled variants: labels included
     arch = tmp_path / "arch.toml"
     text = (Path(__file__).resolve().parents[2] / "src/monge/config/presets/arch-study.toml").read_text()
-    arch.write_text("\n".join(line for line in text.splitlines()
+    # (its published pairs need --pair-root; the variants are what is compared, on a pair that needs nothing)
+    arch.write_text("\n".join('pairs = ["gaussian:2"]' if line.startswith("pairs") else line for line in text.splitlines()
                               if not line.startswith(("description", "threads", "order"))))
-    assert list(load_sweep(arch).runs) == get_preset("arch-study").configs()
+    assert list(load_sweep(arch).runs) == get_preset("arch-study").configs(pairs=["gaussian:2"])
 
 
 def test_preset_files_reject_sweep_typos_like_sweep_files():

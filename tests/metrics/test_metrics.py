@@ -150,7 +150,7 @@ def test_evaluate_true_map(pair8):
     torch_state = torch.random.get_rng_state()
     out = evaluate(res, pair8, n=4096, generator=gen(6))
     assert torch.equal(torch.random.get_rng_state(), torch_state)
-    assert set(out) == {"l2_uvp_fwd", "cos_fwd", "l2_uvp_inv", "cos_inv", "cost_error", "cost_true"}
+    assert set(out) == {"l2_uvp_fwd", "cos_fwd", "fd_fwd", "l2_uvp_inv", "cos_inv", "cost_error", "cost_true"}
     assert out["l2_uvp_fwd"] < 1e-20 and out["l2_uvp_inv"] < 1e-20
     assert out["cos_fwd"] == pytest.approx(1.0, abs=1e-12) and out["cos_inv"] == pytest.approx(1.0, abs=1e-12)
     assert out["cost_error"] == pytest.approx(5.0, abs=1e-9)
@@ -161,7 +161,7 @@ def test_evaluate_true_map(pair8):
 
 def test_evaluate_without_inverse_or_cost(pair8):
     out = evaluate(linear_result(pair8.forward_matrix), pair8, n=256, generator=gen(7))
-    assert set(out) == {"l2_uvp_fwd", "cos_fwd", "cost_true"}
+    assert set(out) == {"l2_uvp_fwd", "cos_fwd", "fd_fwd", "cost_true"}
 
 
 def test_evaluate_float32_pair():
@@ -184,7 +184,9 @@ def test_baseline_metrics(pair8):
     base = baseline_metrics(pair8, n=4096, generator=gen(11))
     assert set(base) == {"identity", "constant", "linear", "discrete_ot"}
     for name in base:
-        assert set(base[name]) == {"l2_uvp_fwd", "cos_fwd", "l2_uvp_inv", "cos_inv"}
+        assert set(base[name]) == {"l2_uvp_fwd", "cos_fwd", "fd_fwd", "l2_uvp_inv", "cos_inv"}
+    # the exact (linear) map's pushforward matches Q's moments up to sampling; the identity's does not
+    assert base["linear"]["fd_fwd"] < 0.05 * base["identity"]["fd_fwd"]
     assert base["linear"]["l2_uvp_fwd"] < 1.0 and base["linear"]["l2_uvp_inv"] < 1.0
     assert base["linear"]["cos_fwd"] == pytest.approx(1.0, abs=1e-9)
     a, cs = pair8.forward_matrix.numpy(), pair8.source_cov.numpy()
@@ -195,6 +197,26 @@ def test_baseline_metrics(pair8):
     # constant (target mean 0): E‖T*(x)‖² / Var(Q) = 100 % up to sampling error
     assert base["constant"]["l2_uvp_fwd"] == pytest.approx(100.0, rel=0.1)
     assert math.isnan(base["identity"]["cos_fwd"])
+
+
+def test_pushforward_frechet_scores_the_samples_and_is_skipped_when_too_few(pair8):
+    """fd_fwd is the Fréchet distance of T♯x to target samples: ≈ the closed-form Bures distance of the two
+    Gaussians for the identity map, sampling-small for the true map, NaN for a map that returns inf, and absent
+    with fewer than 4 samples per dimension (8 samples of D = 8)."""
+    from monge.metrics.frechet import frechet_distance_gaussians
+    from monge.metrics.w2 import pushforward_frechet
+
+    eye = torch.eye(8, dtype=torch.float64)
+    identity = evaluate(linear_result(eye), pair8, n=8192, generator=gen(31))["fd_fwd"]
+    zeros = np.zeros(8)
+    closed = frechet_distance_gaussians(zeros, pair8.source_cov.numpy(), np.asarray(pair8.target_mean),
+                                        pair8.target_cov.numpy())
+    assert identity == pytest.approx(closed, rel=0.1) and identity > 1
+    exact = evaluate(linear_result(pair8.forward_matrix), pair8, n=8192, generator=gen(31))["fd_fwd"]
+    assert exact < 0.02 * identity
+    assert "fd_fwd" not in evaluate(linear_result(eye), pair8, n=8, generator=gen(32))
+    y = pair8.target.sample(64, gen(33))
+    assert math.isnan(pushforward_frechet(torch.full_like(y, float("inf")), y))
 
 
 def test_baseline_metrics_needs_ground_truth():

@@ -26,6 +26,7 @@ def make_icnn(dim=5, *, rank=1, dtype=torch.float64, activation="celu", seed=0, 
 POTENTIALS = {
     "DenseICNN": lambda dtype: make_icnn(dtype=dtype),
     "DenseICNN-rank4-softplus": lambda dtype: make_icnn(rank=4, activation="softplus", dtype=dtype),
+    "DenseICNN-rank0 (Amos et al.'s ICNN)": lambda dtype: make_icnn(rank=0, dtype=dtype),
     "MLPPotential": lambda dtype: MLPPotential(5, [16, 16], dtype=dtype),
 }
 
@@ -83,7 +84,7 @@ def test_explicit_gradient_trains_like_double_backward(rank):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("rank", [1, 4])
+@pytest.mark.parametrize("rank", [0, 1, 4])
 @pytest.mark.parametrize("activation", ["celu", "relu"])
 def test_dense_icnn_is_convex_jensen_and_hessian(rank, activation):
     net = make_icnn(rank=rank, seed=7, strong_convexity=0.0, activation=activation)
@@ -174,6 +175,29 @@ def test_bad_input_and_mismatched_checkpoints(tmp_path):
         load_state_dict_checked(net, tmp_path / "corrupt.pt")
     with pytest.raises(CheckpointError, match="missing"):
         load_state_dict_checked(net, tmp_path / "absent.pt")
+
+
+def test_rank_zero_is_the_original_icnn_with_linear_input_layers():
+    """rank=0: no quadratic terms (no empty parameter to train), the explicit gradient equals autograd's, and
+    apart from β/2‖x‖² the potential grows only linearly far from the origin (the quadratic input layers of
+    the rank-1 network make it grow quadratically)."""
+    net = make_icnn(rank=0, seed=3)
+    assert all(p.numel() > 0 for p in net.parameters())                # the empty placeholder is a buffer
+    assert net.quadratic_layers[0].quadratic_decomposed.shape == (5, 0, 16)
+    x = torch.randn(40, 5, generator=gen(4), dtype=torch.float64)
+    value, grad = net.value_and_gradient(x)
+    ref_value, ref_grad = net.autograd_value_and_gradient(x)
+    torch.testing.assert_close(value, ref_value)
+    torch.testing.assert_close(grad, ref_grad)
+    torch.testing.assert_close(net(x), net.layerwise_forward(x), rtol=1e-12, atol=1e-12)
+    # far out, a linear-input ICNN grows linearly (plus β/2‖x‖²); a quadratic-input one grows quadratically
+    far = x / x.norm(dim=1, keepdim=True) * 1e3
+    linear_growth = (net(far) - 0.5 * net.strong_convexity * far.square().sum(1)).abs().max() / 1e3
+    quadratic = make_icnn(rank=1, seed=3)
+    quadratic_growth = (quadratic(far) - 0.5 * quadratic.strong_convexity * far.square().sum(1)).abs().max() / 1e3
+    assert linear_growth < 50 < quadratic_growth
+    with pytest.raises(InvalidInputError, match="rank >= 0"):
+        DenseICNN(5, [8], rank=-1)
 
 
 def test_stacked_forward_equals_the_layerwise_definition():

@@ -10,11 +10,14 @@ from monge.results import ResultStore
 
 def test_arch_study_preset_expands_labelled_variants():
     configs = get_preset("arch-study").configs(pairs=["gaussian:2"], steps=5)
-    labels = [c.display_name for c in configs]
-    assert labels[:2] == ["w2gn[icnn]", "w2gn[mlp]"] and len(labels) == 6
-    assert configs[1].solver == "w2gn" and configs[1].solver_options["potential"] == "mlp"
+    assert len(configs) == 7 * 2 and sorted({c.seed for c in configs}) == [0, 1]     # 7 variants, 2 seeds
+    variants = {c.display_name: c for c in configs if c.seed == 0}
+    assert list(variants)[:3] == ["w2gn[icnn]", "w2gn[modified-icnn]", "w2gn[mlp]"]
+    assert variants["w2gn[icnn]"].solver_options["rank"] == 0 and "rank" not in variants["w2gn[modified-icnn]"].solver_options
+    assert variants["w2gn[mlp]"].solver == "w2gn" and variants["w2gn[mlp]"].solver_options["potential"] == "mlp"
+    assert [c.solver_options.get("map") for c in list(variants.values())[3:]] == ["icnn-gradient", "icnn-gradient", None, "mlp"]
     # an explicit --solver overrides the variants
-    assert [c.display_name for c in get_preset("arch-study").configs(solvers=["w2gn"], pairs=["gaussian:2"])] == ["w2gn"]
+    assert {c.display_name for c in get_preset("arch-study").configs(solvers=["w2gn"], pairs=["gaussian:2"])} == {"w2gn"}
 
 
 def test_labels_are_what_the_store_records(tmp_path):

@@ -43,7 +43,8 @@ def test_recovers_the_gaussian_map(name, options, steps, max_fwd, max_inv):
 SMOKE = {
     "mm-1": [dict(), dict(direction="reverse"), dict(conjugate_solver="adam")],
     "mm-2": [dict(), dict(convex=False), dict(convexity="penalty")],
-    "mm-r": [dict(), dict(potential="icnn"), dict(map="icnn-gradient")],
+    "mm-r": [dict(), dict(potential="icnn"), dict(map="icnn-gradient"), dict(map="mlp"),
+             dict(map="icnn-gradient", rank=0)],
 }
 
 

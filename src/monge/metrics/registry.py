@@ -140,6 +140,9 @@ for _name, _direction, _header, _unit, _label, _description, _published in (
      None),
     ("cost_error", "lower", "cost error", _P, "cost error (%)", "100·|estimated ½W2² − true ½W2²| / true ½W2²", None),
     ("cost_true", "none", "true ½W2²", "", "true ½W2²", "the pair's closed-form ½W2² (a constant of the pair)", None),
+    ("fd_fwd", "lower", "FD(T♯P, Q)", "", "Fréchet distance of T♯P to Q",
+     "squared W2 between Gaussians fitted to T♯(source samples) and target samples (FID formula, raw coordinates)",
+     None),
     ("l2_uvp_fwd_identity", "none", "identity L2-UVP", _P, "identity map's forward L2-UVP (%)",
      "the identity map's forward L2-UVP on the run's evaluation samples (the yardstick of garbage maps)", None),
     # W2 maps on pairs without ground truth (toy pairs)

@@ -108,6 +108,27 @@ def discrete_w2(a: torch.Tensor, b: torch.Tensor, *, squared: bool = False) -> f
 
 
 # ---------------------------------------------------------------------------- evaluate
+FRECHET_SAMPLES_PER_DIM = 4
+"""``fd_fwd`` is computed when each side has at least this many samples per dimension (4096 samples: D ≤ 1024);
+with fewer, the covariance estimates are too noisy (and the square roots too slow) for the number to mean much."""
+
+
+def pushforward_frechet(mapped: torch.Tensor, target: torch.Tensor) -> float | None:
+    """Fréchet distance between T♯P samples ``mapped`` and target samples (the squared W2 between their fitted
+    Gaussians; :func:`monge.metrics.frechet_distance`): how well the pushed-forward samples match Q's first two
+    moments, whatever the map (the generative-quality view, beside L2-UVP's map-accuracy view). NaN when
+    ``mapped`` is not finite; ``None`` (not computed) with fewer than :data:`FRECHET_SAMPLES_PER_DIM` samples
+    per dimension on either side."""
+    from monge.metrics.frechet import frechet_distance
+
+    n = min(mapped.shape[0], target.shape[0])
+    if n < FRECHET_SAMPLES_PER_DIM * target.shape[1]:
+        return None
+    if not bool(torch.isfinite(mapped).all()):
+        return float("nan")
+    return frechet_distance(mapped, target)
+
+
 def _gt_metrics(
     pair: Any, forward: Map, inverse: Map | None, x: torch.Tensor, y: torch.Tensor
 ) -> dict[str, float]:
@@ -116,6 +137,9 @@ def _gt_metrics(
     mapped = forward(x)
     out["l2_uvp_fwd"] = l2_uvp(mapped, true_y, pair.target_variance)
     out["cos_fwd"] = cosine(x, mapped, true_y)
+    fd = pushforward_frechet(mapped, y)
+    if fd is not None:
+        out["fd_fwd"] = fd
     if inverse is not None:
         true_x = pair.true_inverse(y)
         back = inverse(y)
@@ -136,6 +160,8 @@ def evaluate(
     With ground truth (``pair.has_ground_truth``; n samples each), following Korotin et al. (ICLR 2021,
     NeurIPS 2021):
       - ``l2_uvp_fwd`` = 100·E‖T(x) − T*(x)‖²/Var(Q), ``cos_fwd`` (see :func:`cosine`);
+      - ``fd_fwd``: the Fréchet distance between T♯x and y (:func:`pushforward_frechet`; when n ≥ 4·D), the
+        generative-quality view of the same map;
       - if ``result.has_inverse``: ``l2_uvp_inv`` = 100·E‖T⁻¹(y) − T*⁻¹(y)‖²/Var(P), ``cos_inv`` (cosine
         with the roles of source and target swapped);
       - ``cost_true`` = ½W2², and ``cost_error`` (percent) when ``result.cost_estimate`` is finite.

@@ -33,13 +33,17 @@ class ConvexQuadratic(nn.Module):
     def __init__(self, dim: int, out_features: int, rank: int = 1):
         super().__init__()
         self.dim, self.out_features, self.rank = dim, out_features, rank
-        self.quadratic_decomposed = nn.Parameter(torch.empty(dim, rank, out_features))
+        if rank:
+            self.quadratic_decomposed = nn.Parameter(torch.empty(dim, rank, out_features))
+        else:  # a linear input layer (the original ICNN): an empty, untrained placeholder keeps one code path
+            self.register_buffer("quadratic_decomposed", torch.empty(dim, 0, out_features))
         self.weight = nn.Parameter(torch.empty(out_features, dim))
         self.bias = nn.Parameter(torch.empty(out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (n, dim) @ (dim, rank*out) -> (n, rank, out)
-        u = (x @ self.quadratic_decomposed.reshape(self.dim, -1)).view(-1, self.rank, self.out_features)
+        flat = self.quadratic_decomposed.reshape(self.dim, self.rank * self.out_features)   # explicit: rank may be 0
+        u = (x @ flat).view(x.shape[0], self.rank, self.out_features)
         return u.square().sum(dim=1) + F.linear(x, self.weight, self.bias)
 
 
@@ -77,7 +81,10 @@ class DenseICNN(Potential):
     Args:
         dim: input dimension D.
         hidden_sizes: ``[h0, …, hK]`` (at least one layer).
-        rank: rank r of each quadratic form.
+        rank: rank r of each quadratic form (1). ``rank=0`` drops the quadratic terms: the input layers are
+            linear, which is the original ICNN of Amos, Xu & Kolter ("Input Convex Neural Networks", ICML 2017);
+            the quadratic input layers are W2GN's modification (the "modified ICNN" of monge's architecture
+            study, docs/benchmarks.md).
         activation: ``"celu"`` (W2GN's), ``"softplus"`` or ``"relu"`` (a discontinuous gradient map, see
             :data:`ACTIVATIONS`).
         strong_convexity: β ≥ 0.
@@ -109,9 +116,9 @@ class DenseICNN(Potential):
     ):
         super().__init__()
         hidden_sizes = [int(h) for h in hidden_sizes]
-        if int(dim) <= 0 or not hidden_sizes or min(hidden_sizes) <= 0 or int(rank) <= 0:
+        if int(dim) <= 0 or not hidden_sizes or min(hidden_sizes) <= 0 or int(rank) < 0:
             raise InvalidInputError(
-                f"DenseICNN needs dim > 0, rank > 0 and positive hidden sizes; got dim={dim}, rank={rank}, "
+                f"DenseICNN needs dim > 0, rank >= 0 and positive hidden sizes; got dim={dim}, rank={rank}, "
                 f"hidden_sizes={hidden_sizes}"
             )
         if activation not in ACTIVATIONS:
@@ -233,7 +240,7 @@ class DenseICNN(Potential):
         quad = torch.cat([layer.quadratic_decomposed for layer in self.quadratic_layers], dim=2)
         lin = torch.cat([layer.weight for layer in self.quadratic_layers], dim=0)
         bias = torch.cat([layer.bias for layer in self.quadratic_layers], dim=0)
-        return torch.cat([quad.reshape(self.dim, -1), lin.t()], dim=1), bias
+        return torch.cat([quad.reshape(self.dim, quad.shape[1] * quad.shape[2]), lin.t()], dim=1), bias
 
     def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ψ(x) (shape (n,)) and ∇ψ(x) (shape (n, dim)) by explicit forward operations."""

@@ -15,8 +15,10 @@ map is T; there is no inverse. Defaults from the benchmark notebook: Adam lr 1e-
 Architectures (the benchmark's study of ICNN vs non-convex networks): ``potential="mlp"`` is a
 :class:`~monge.nets.MLPPotential` f; ``potential="icnn"`` is f(y) = ½‖y‖² − ψ̄(y) with ψ̄ a convexified
 DenseICNN (the notebook's conjugate potential D_conj, identity-pretrained). ``map="residual"`` is a
-:class:`~monge.nets.ResidualMap` T(x) = x + MLP(x); ``map="icnn-gradient"`` is T = ∇ψ with ψ a DenseICNN
-(identity-pretrained, convexified).
+:class:`~monge.nets.ResidualMap` T(x) = x + MLP(x) (a one-block ResNet); ``map="mlp"`` is a plain
+:class:`~monge.nets.MLPMap` T(x) = MLP(x) (no skip connection; identity-pretrained like the DenseICNNs); ``map="icnn-gradient"`` is T = ∇ψ with ψ a
+DenseICNN (identity-pretrained, convexified). ``rank`` sets the DenseICNNs' quadratic input layers: 1 is
+W2GN's modified ICNN, 0 the original ICNN of Amos, Xu & Kolter (ICML 2017) with linear input layers.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from torch import nn
 
 from monge.errors import InvalidInputError
 from monge.nets.icnn import DenseICNN
-from monge.nets.mlp import MLPPotential, ResidualMap
+from monge.nets.mlp import MLPMap, MLPPotential, ResidualMap
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
 from monge.solvers.common import (adam, check_betas, check_choice, check_hidden_sizes, check_int, check_number,
                                   descend, draw, prepare_data, seeded)
@@ -46,7 +48,9 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
 
     Args:
         potential: ``"mlp"`` (MLPPotential f, default) or ``"icnn"`` (f = ½‖y‖² − ψ̄, ψ̄ a DenseICNN).
-        map: ``"residual"`` (ResidualMap T, default) or ``"icnn-gradient"`` (T = ∇ψ, ψ a DenseICNN).
+        map: ``"residual"`` (ResidualMap T, default), ``"mlp"`` (MLPMap T) or ``"icnn-gradient"`` (T = ∇ψ, ψ a
+            DenseICNN).
+        rank: rank of the DenseICNNs' convex-quadratic input layers (1; 0 = linear input layers, Amos et al.).
         hidden_sizes: widths of both networks; default ``[max(2D, 64), max(2D, 64), max(D, 32)]`` (benchmark).
         inner_steps: Adam steps on T per step of f (15, benchmark ``INNER_ITERS``; OTM uses 10).
         lr: Adam learning rate of both networks (1e-3, benchmark ``LR``).
@@ -65,13 +69,14 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
     smoke_options = {"hidden_sizes": [16, 16], "inner_steps": 2, "pretrain_steps": 20}
 
     def __init__(self, *, potential: str = "mlp", map: str = "residual",  # noqa: A002 - the option's public name
-                 hidden_sizes: Sequence[int] | None = None, inner_steps: int = 15, lr: float = 1e-3,
+                 hidden_sizes: Sequence[int] | None = None, rank: int = 1, inner_steps: int = 15, lr: float = 1e-3,
                  betas: Sequence[float] = (0.9, 0.999), activation: str = "celu", strong_convexity: float = 1e-4,
                  init_std: float = 0.05, pretrain_steps: int = 1000, pretrain_tol: float = 1e-3,
                  pretrain_blow: float = 3.0):
         who = "ReversedMaximin"
         self.potential = check_choice(who, "potential", potential, ("mlp", "icnn"))
-        self.map = check_choice(who, "map", map, ("residual", "icnn-gradient"))
+        self.map = check_choice(who, "map", map, ("residual", "mlp", "icnn-gradient"))
+        self.rank = check_int(who, "rank", rank, minimum=0)
         self.hidden_sizes = check_hidden_sizes(who, hidden_sizes)
         self.inner_steps = check_int(who, "inner_steps", inner_steps, minimum=1)
         self.lr = check_number(who, "lr", lr, positive=True)
@@ -84,7 +89,7 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
                                pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
 
     def settings(self) -> dict[str, Any]:
-        return {"potential": self.potential, "map": self.map, "hidden_sizes": self.hidden_sizes,
+        return {"potential": self.potential, "map": self.map, "hidden_sizes": self.hidden_sizes, "rank": self.rank,
                 "inner_steps": self.inner_steps, "lr": self.lr, "betas": list(self.betas),
                 "activation": self.activation, **self._icnn_settings()}
 
@@ -97,7 +102,7 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
         source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
         sizes = self.hidden_sizes or default_hidden_sizes(dim)
-        icnn = dict(activation=self.activation, strong_convexity=self.strong_convexity, init_std=self.init_std,
+        icnn = dict(rank=self.rank, activation=self.activation, strong_convexity=self.strong_convexity, init_std=self.init_std,
                     generator=generator, dtype=dtype, device=device)
         history: dict[str, list[float]] = {"loss": [], "inner_loss": []}
         started = time.perf_counter()
@@ -113,6 +118,9 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
         if self.map == "residual":
             T: nn.Module = seeded_mlp(ResidualMap)
             apply_map = T
+        elif self.map == "mlp":                              # starts far from the identity: pre-train it there
+            T = apply_map = seeded_mlp(MLPMap)
+            self._pretrain(T, history, "pretrain_mse_map", source, target, batch_size, generator)
         else:
             T = pretrained_icnn("pretrain_mse_map")
             apply_map = T.gradient

@@ -57,7 +57,8 @@ class W2GN(W2Solver):
         potential: ``"icnn"`` (DenseICNN, the paper) or ``"mlp"`` (a non-convex :class:`~monge.nets.MLPPotential`
             with ½‖x‖² added, gradient by autograd): the architecture study of what convexity buys.
         hidden_sizes: network widths; default :func:`default_hidden_sizes` (benchmark setting).
-        rank: rank of the convex-quadratic input layers (1).
+        rank: rank of the convex-quadratic input layers (1, W2GN's "modified ICNN"; 0 = linear input layers,
+            the original ICNN of Amos, Xu & Kolter, ICML 2017).
         activation: ``"celu"`` (paper), ``"softplus"`` or ``"relu"`` (with an ICNN, a discontinuous gradient map
             that can tear the support, W2GN App. B.2).
         strong_convexity: β of both potentials (1e-4, benchmark notebooks).
@@ -134,6 +135,8 @@ class W2GN(W2Solver):
         if (forward_potential is None) != (inverse_potential is None):
             raise InvalidInputError("W2GN: pass both forward_potential and inverse_potential, or neither")
         self.hidden_sizes = check_hidden_sizes("W2GN", hidden_sizes)
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+            raise InvalidInputError(f"W2GN: rank must be an integer >= 0, got {rank!r}")
         self.rank, self.activation, self.strong_convexity, self.init_std = rank, activation, strong_convexity, init_std
         self.lr, self.betas, self.lr_decay = float(lr), tuple(float(b) for b in betas), bool(lr_decay)
         self.cycle_weight, self.cycle_weight_x, self.l1_penalty = float(cycle_weight), float(cycle_weight_x), float(l1_penalty)
