@@ -44,7 +44,7 @@ SMOKE = {
     "mm-1": [dict(), dict(direction="reverse"), dict(conjugate_solver="adam")],
     "mm-2": [dict(), dict(convex=False), dict(convexity="penalty")],
     "mm-r": [dict(), dict(potential="icnn"), dict(map="icnn-gradient"), dict(map="mlp"),
-             dict(map="icnn-gradient", rank=0)],
+             dict(map="icnn-gradient", rank=0), dict(lr_decay=True)],
 }
 
 
@@ -111,6 +111,8 @@ def _initial_parameters(cls, options, pair, monkeypatch) -> dict[str, torch.Tens
     ("mm-2", dict(hidden_sizes=[0, 4]), "hidden_sizes"),
     ("mm-r", dict(potential="cnn"), "potential"),
     ("mm-r", dict(map="linear"), "map"),
+    ("mm-r", dict(lr_decay="yes"), "lr_decay"),
+    ("mm-r", dict(rank=-1), "rank"),
     ("mm-r", dict(inner_steps=1.5), "inner_steps"),
     ("mm-r", dict(betas=(0.9,)), "betas"),
 ])

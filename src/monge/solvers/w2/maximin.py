@@ -55,6 +55,8 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
         inner_steps: Adam steps on T per step of f (15, benchmark ``INNER_ITERS``; OTM uses 10).
         lr: Adam learning rate of both networks (1e-3, benchmark ``LR``).
         betas: Adam betas ((0.9, 0.999), PyTorch default as in the notebook).
+        lr_decay: anneal both learning rates to 1 % of ``lr`` over the run with a cosine schedule (False, as the
+            notebook; monge's option, as W2GN's).
         activation: activation of the MLP networks (``"celu"``, as the benchmark's DenseICNN).
         strong_convexity: β of DenseICNNs (1e-4, benchmark).
         init_std: DenseICNN initial weight std (0.05).
@@ -70,7 +72,7 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
 
     def __init__(self, *, potential: str = "mlp", map: str = "residual",  # noqa: A002 - the option's public name
                  hidden_sizes: Sequence[int] | None = None, rank: int = 1, inner_steps: int = 15, lr: float = 1e-3,
-                 betas: Sequence[float] = (0.9, 0.999), activation: str = "celu", strong_convexity: float = 1e-4,
+                 betas: Sequence[float] = (0.9, 0.999), lr_decay: bool = False, activation: str = "celu", strong_convexity: float = 1e-4,
                  init_std: float = 0.05, pretrain_steps: int = 1000, pretrain_tol: float = 1e-3,
                  pretrain_blow: float = 3.0):
         who = "ReversedMaximin"
@@ -81,6 +83,9 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
         self.inner_steps = check_int(who, "inner_steps", inner_steps, minimum=1)
         self.lr = check_number(who, "lr", lr, positive=True)
         self.betas = check_betas(who, betas)
+        if not isinstance(lr_decay, bool):
+            raise InvalidInputError(f"{who}: lr_decay must be True or False, got {lr_decay!r}")
+        self.lr_decay = lr_decay
         self.activation = check_choice(who, "activation", activation,
                                        ("celu", "relu", "silu", "softplus", "tanh", "leaky_relu", "elu"))
         if "icnn" in (self.potential, self.map.split("-")[0]) and activation not in ("celu", "softplus"):
@@ -90,7 +95,7 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
 
     def settings(self) -> dict[str, Any]:
         return {"potential": self.potential, "map": self.map, "hidden_sizes": self.hidden_sizes, "rank": self.rank,
-                "inner_steps": self.inner_steps, "lr": self.lr, "betas": list(self.betas),
+                "inner_steps": self.inner_steps, "lr": self.lr, "betas": list(self.betas), "lr_decay": self.lr_decay,
                 "activation": self.activation, **self._icnn_settings()}
 
     def fit(self, source: Any, target: Any, *, steps: int, batch_size: int = 1024,
@@ -134,6 +139,8 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
 
         f_opt = adam(list(f_net.parameters()), lr=self.lr, betas=self.betas)
         t_opt = adam(list(T.parameters()), lr=self.lr, betas=self.betas)
+        schedules = ([torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.01 * self.lr)
+                      for opt in (f_opt, t_opt)] if self.lr_decay else [])
         convexify_f = getattr(f_net, "convexify", lambda: None)
         convexify_t = getattr(T, "convexify", lambda: None)
 
@@ -160,6 +167,8 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
                 convexify_t()
                 inner = inner_loss.item()
             f_net.requires_grad_(True)
+            for schedule in schedules:
+                schedule.step()
             logs["inner_loss"] = inner
             return logs
 
