@@ -35,7 +35,7 @@ def _figure(data: str, samples: dict[str, torch.Tensor], path: Path, image_shape
         from monge.apps.digits import plot_digit_panels
 
         plot_digit_panels({k.replace(": generated", ""): v.clamp(0, 1) for k, v in shown.items()}, path,
-                          columns=6, title="real held-in digits, then OTM, W2GAN, latent W2GN samples")
+                          columns=6, title="real training digits, then the samples of each generator")
     else:
         from monge.apps.image2image import save_image_grid
 
