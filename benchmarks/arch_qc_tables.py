@@ -81,14 +81,15 @@ def main() -> None:
     args = parser.parse_args()
     data = final_metrics(args.db)
     pairs = list(dict.fromkeys(p for _, p in data))
-    print("### Architecture study: forward L2-UVP (%), mean ± std over seeds 0 and 1\n")
+    print("### Architecture study: forward L2-UVP (%), mean ± std over seeds 0 and 1 (FD(T♯P, Q) in brackets)\n")
     print("| variant | " + " | ".join(pairs) + " |")
     print("|---|" + "---:|" * len(pairs))
     for label in ARCH:
         cells = []
         for pair in pairs:
             values, notes = good(data.get((label, pair), {}), "l2_uvp_fwd")
-            cells.append(cell(values) + (f" ({', '.join(notes)})" if notes else ""))
+            fd, _ = good(data.get((label, pair), {}), "fd_fwd")
+            cells.append(cell(values) + (f" [{cell(fd)}]" if fd else "") + (f" ({', '.join(notes)})" if notes else ""))
         print(f"| {label} | " + " | ".join(cells) + " |")
 
     baselines = {}
@@ -97,7 +98,7 @@ def main() -> None:
                                 generator=torch.Generator().manual_seed(0))
         baselines[pair] = base
     qc_pairs = [p for p in pairs if any((s, p) in data for s in ("mm-1", "w2gan"))]
-    solvers = [s for s, _ in data if s not in ARCH or s in QC_NAMES]
+    solvers = [s for s, _ in data if (s not in ARCH or s in QC_NAMES) and not s.startswith("baseline:")]
     solvers = list(dict.fromkeys(solvers))
     print("\n### [QC]: map accuracy beside generative quality (forward L2-UVP % | FD(T♯P, Q))\n")
     print("| solver | " + " | ".join(f"{p} L2-UVP | {p} FD" for p in qc_pairs) + " |")

@@ -98,11 +98,12 @@ def test_compare_generators_scores_every_method_alike():
     pixels, _ = load_digits()
     small = GenerationData("digits", pixels[:600], pixels[600:900], (1, 8, 8), (1, 4, 4), lambda x: x[:, ::2],
                            "every other pixel")
-    report = compare_generators(small, seconds=3.0, seed=0, batch_size=64)
+    report = compare_generators(small, seconds=3.0, seed=0, batch_size=64, repeats=2)
     rows = {r["row"]: r for r in report["rows"]}
     assert list(rows) == ["real train data", "otm: source", "otm: generated", "w2gan: source", "w2gan: generated",
                           "latent-w2gn: source", "latent-w2gn: generated"]
-    assert all(r[k] == r[k] and r[k] >= 0 for r in rows.values() for k in ("frechet_features", "frechet_pixels"))
+    assert all(r[k] == r[k] and r[k] >= 0 for r in rows.values() for k in ("frechet_features", "frechet_pixels",
+                                                                           "frechet_features_std", "frechet_pixels_std"))
     assert rows["w2gan: source"]["frechet_pixels"] < 0.1 * rows["otm: source"]["frechet_pixels"]
     assert all(0 < r["train_seconds"] < 20 for name, r in rows.items() if name != "real train data")
     with pytest.raises(UnknownNameError, match="generator"):

@@ -220,34 +220,54 @@ def score_samples(data: GenerationData, samples: torch.Tensor) -> dict[str, floa
 
 
 def compare_generators(data: str | GenerationData = "digits", methods: Sequence[str] = METHODS, *,
-                       seconds: float = 180.0, seed: int = 0, batch_size: int = 256) -> dict[str, Any]:
+                       seconds: float = 180.0, seed: int = 0, batch_size: int = 256, repeats: int = 5) -> dict[str, Any]:
     """Train every generator of ``methods`` for ``seconds`` on ``data`` and score it (see the module docstring).
 
-    Returns ``{"data", "feature_space", "seed", "seconds", "n_eval", "rows": [{"row", "method", "frechet_features",
-    "frechet_pixels", "train_seconds"}...], "settings": {method: ...}, "samples": {row: pixels}}``; the rows are
-    the real training data (the floor), then for each method its source and its generated samples.
+    Each row is scored on ``repeats`` independent draws of as many samples as held-out points, and the scores are
+    averaged (with 359 held-out digits, one draw of a fixed distribution scores anywhere in about ±1 of its mean);
+    the real-data row draws each set without replacement from the training data.
+
+    Returns ``{"data", "feature_space", "seed", "seconds", "n_eval", "repeats", "rows": [{"row", "method",
+    "frechet_features", "frechet_pixels", "frechet_features_std", "frechet_pixels_std", "train_seconds"}...],
+    "settings": {method: ...}, "samples": {row: pixels of the first draw}}``; the rows are the real training data
+    (the floor), then for each method its source and its generated samples.
     """
     if isinstance(data, str):
         data = generation_data(data, seed=seed)
     for method in methods:
         if method not in METHODS:
             raise UnknownNameError("generator", str(method), list(METHODS))
+    check_positive_int(repeats, "repeats")
     n_eval = int(data.test.shape[0])
     draw = _seeded(seed, 5)
-    real = data.train[torch.randperm(data.train.shape[0], generator=draw)[:n_eval]]
-    rows = [{"row": "real train data", "method": "", **score_samples(data, real), "train_seconds": 0.0}]
-    samples = {"real train data": real}
+
+    def scored(row: str, method: str, sets: list[torch.Tensor], seconds_used: float) -> dict[str, Any]:
+        scores = [score_samples(data, values) for values in sets]
+        out: dict[str, Any] = {"row": row, "method": method}
+        for key in ("frechet_features", "frechet_pixels"):
+            values = torch.tensor([s[key] for s in scores], dtype=torch.float64)
+            out[key] = float(values.mean())
+            out[f"{key}_std"] = float(values.std(correction=0))
+        out["train_seconds"] = round(seconds_used, 1)
+        samples[row] = sets[0]
+        return out
+
+    samples: dict[str, torch.Tensor] = {}
+    n_train = data.train.shape[0]
+    real_sets = [data.train[torch.randperm(n_train, generator=draw)[:n_eval]] for _ in range(repeats)]
+    rows = [scored("real train data", "", real_sets, 0.0)]
     settings = {}
     for method in methods:
         trained = train_generator(data, method, seconds=seconds, seed=seed, batch_size=batch_size)
-        source, generated = trained.source(n_eval, _seeded(seed, 6)), trained.sample(n_eval, _seeded(seed, 6))
-        for row, values in ((f"{method}: source", source), (f"{method}: generated", generated)):
-            rows.append({"row": row, "method": method, **score_samples(data, values),
-                         "train_seconds": round(trained.seconds, 1)})
-            samples[row] = values
+        sources, generated = [], []
+        for r in range(repeats):
+            sources.append(trained.source(n_eval, _seeded(seed, 6 + 10 * r)))
+            generated.append(trained.sample(n_eval, _seeded(seed, 6 + 10 * r)))
+        rows.append(scored(f"{method}: source", method, sources, trained.seconds))
+        rows.append(scored(f"{method}: generated", method, generated, trained.seconds))
         settings[method] = trained.settings
     return {"data": data.name, "feature_space": data.feature_name, "seed": seed, "seconds": seconds,
-            "n_eval": n_eval, "rows": rows, "settings": settings, "samples": samples}
+            "n_eval": n_eval, "repeats": repeats, "rows": rows, "settings": settings, "samples": samples}
 
 
 __all__ = ["DATASETS", "GenerationData", "LATENT_SETTINGS", "METHODS", "RandomPatchFeatures", "TrainedGenerator",
