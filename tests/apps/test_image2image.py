@@ -159,6 +159,21 @@ def test_cli_end_to_end(tmp_path):
     assert loaded.forward_potential.image_shape == (1, 8, 8)
 
 
+def test_cli_paper_design(tmp_path):
+    """``--design w2gn --width W`` fits the paper's W2GNConvICNN (explicit gradient); ``--width`` needs it."""
+    demo = tmp_path / "demo"
+    assert runner.invoke(app, ["image-map", "--demo-digits", str(demo), "--demo-count", "20"]).exit_code == 0
+    args = ["image-map", str(demo / "thin"), str(demo / "thick"), str(tmp_path / "out"), "--size", "8", "--steps",
+            "3", "--batch-size", "8", "--grayscale", "--threads", "1", "--no-progress", "--width", "2"]
+    ran = runner.invoke(app, [*args, "--design", "w2gn"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["design"] == "w2gn"
+    loaded = W2Result.load(tmp_path / "out" / "result")
+    assert type(loaded.forward_potential).__name__ == "W2GNConvICNN" and loaded.settings["explicit_gradient"] is True
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "takes no width" in refused.output
+
+
 def test_cli_errors_are_one_line(tmp_path):
     missing = runner.invoke(app, ["image-map", str(tmp_path / "nope"), str(tmp_path), str(tmp_path / "o"),
                                   "--no-progress"])

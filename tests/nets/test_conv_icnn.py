@@ -9,6 +9,8 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets import ConvICNN, build_network
 from monge.solvers.base import W2Result
 
+from helpers import jensen_gaps
+
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -19,16 +21,6 @@ def make_net(shape=(2, 6, 6), *, seed=0, init_scale=3.0, activation="celu", **kw
     kwargs.setdefault("channels", (4, 6, 6))
     return ConvICNN(shape, activation=activation, init_scale=init_scale, quadratic_strength=1e-3,
                     generator=gen(seed), dtype=torch.float64, **kwargs)
-
-
-def jensen_gaps(net: ConvICNN, n: int = 256, seed: int = 1) -> torch.Tensor:
-    """(1−t)ψ(a) + tψ(b) − ψ((1−t)a + tb) along random segments (≥ 0 for a convex ψ)."""
-    g = gen(seed)
-    a = torch.randn(n, net.dim, generator=g, dtype=torch.float64) * 2
-    b = torch.randn(n, net.dim, generator=g, dtype=torch.float64) * 2
-    t = torch.rand(n, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        return (1 - t) * net(a) + t * net(b) - net((1 - t)[:, None] * a + t[:, None] * b)
 
 
 @pytest.mark.parametrize("activation", ["celu", "softplus"])

@@ -2,8 +2,10 @@
 
 Reproduces, at a small scale that runs on a CPU, the unpaired image-to-image experiment of "Wasserstein-2
 Generative Networks" (A. Korotin, V. Egiazarian, A. Asadulaev, A. Safin, E. Burnaev; ICLR 2021), §5.3 and
-App. B.3: W2GN trains two :class:`~monge.nets.ConvICNN` potentials on flattened images, the forward map
-∇ψθ takes source-style images to the target style and ∇ψ̄ω maps back.
+App. B.3: W2GN trains two convolutional ICNN potentials on flattened images, the forward map ∇ψθ takes
+source-style images to the target style and ∇ψ̄ω maps back. Two designs (:mod:`monge.nets.conv_icnn`):
+``"pooled-skips"`` (:class:`~monge.nets.ConvICNN`, monge's small design, the default) and ``"w2gn"``
+(:class:`~monge.nets.W2GNConvICNN`, the paper's architecture, with an explicit input gradient).
 
 Data: any two folders of images (:func:`load_image_folder`, Pillow), a torchvision data set already on disk
 (:func:`load_torchvision_dataset`, optional), or the demo styles that ship with scikit-learn's digits
@@ -22,11 +24,17 @@ from monge.errors import DimensionMismatchError, InvalidInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
-#: Keyword options of :func:`fit_image_map` that build the :class:`~monge.nets.ConvICNN` potentials; every
-#: other option goes to :class:`~monge.solvers.w2.w2gn.W2GN`.
-NETWORK_OPTIONS = ("channels", "kernel_size", "activation", "quadratic_strength", "learn_quadratic", "init_scale")
+#: Keyword options of :func:`fit_image_map` that build the potentials, by ``design``: ``"pooled-skips"`` builds
+#: :class:`~monge.nets.ConvICNN`, ``"w2gn"`` builds :class:`~monge.nets.W2GNConvICNN`; every other option goes to
+#: :class:`~monge.solvers.w2.w2gn.W2GN`.
+NETWORK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "pooled-skips": ("channels", "kernel_size", "activation", "quadratic_strength", "learn_quadratic", "init_scale"),
+    "w2gn": ("width", "input_depth", "dense_widths", "downsamplings", "kernel_size", "activation", "strong_convexity",
+             "quadratic_strength", "learn_quadratic", "init_scale"),
+}
 
-#: W2GN settings of :func:`fit_image_map` unless overridden (chosen on the digits demo, see docs/apps).
+#: W2GN settings of :func:`fit_image_map` unless overridden (chosen on the digits demo, see docs/apps);
+#: ``explicit_gradient`` is True instead with ``design="w2gn"``, whose potentials have an explicit gradient.
 DEFAULT_W2GN_OPTIONS: dict[str, Any] = {"lr": 1e-3, "cycle_weight": 2.0, "explicit_gradient": False}
 
 
@@ -203,8 +211,8 @@ def _check_images(images: Any, name: str) -> torch.Tensor:
 
 def fit_image_map(source_images: Any, target_images: Any, *, steps: int = 2000, batch_size: int = 64,
                   generator: torch.Generator | None = None, progress: bool = False,
-                  callback: Callable[[Any], Any] | None = None, **options: Any) -> Any:
-    """Fit an OT map from ``source_images`` to ``target_images`` with W2GN and two ConvICNN potentials.
+                  callback: Callable[[Any], Any] | None = None, design: str = "pooled-skips", **options: Any) -> Any:
+    """Fit an OT map from ``source_images`` to ``target_images`` with W2GN and two convolutional ICNN potentials.
 
     Args:
         source_images, target_images: ``(n, C, H, W)`` (or ``(n, H, W)``) image tensors in [0, 1] of the same
@@ -214,21 +222,29 @@ def fit_image_map(source_images: Any, target_images: Any, *, steps: int = 2000, 
         generator: seeds the networks' initial weights and the minibatches.
         progress: draw a progress bar on stderr.
         callback: a solver callback (``Progress`` → optional True to stop), called besides the bar.
-        options: :data:`NETWORK_OPTIONS` (``channels``, ``kernel_size``, ``activation``, ``quadratic_strength``,
-            ``learn_quadratic``, ``init_scale``) build both :class:`~monge.nets.ConvICNN` potentials; every other
-            option goes to :class:`~monge.solvers.w2.w2gn.W2GN` (defaults :data:`DEFAULT_W2GN_OPTIONS`).
+        design: ``"pooled-skips"`` (default: :class:`~monge.nets.ConvICNN`) or ``"w2gn"`` (the paper's
+            architecture, :class:`~monge.nets.W2GNConvICNN`; pass a ``width`` well below its default 128 on a CPU).
+        options: the design's :data:`NETWORK_OPTIONS` build both potentials (``channels``, ``kernel_size``,
+            ``activation``, ``quadratic_strength``, ``learn_quadratic``, ``init_scale`` for ``"pooled-skips"``;
+            ``width``, ``input_depth``, ``dense_widths``, ``downsamplings``, ``kernel_size``, ``activation``,
+            ``strong_convexity``, ``quadratic_strength``, ``learn_quadratic``, ``init_scale`` for ``"w2gn"``); every
+            other option goes to :class:`~monge.solvers.w2.w2gn.W2GN` (defaults :data:`DEFAULT_W2GN_OPTIONS`).
 
     The potentials start near ½‖x‖², so ∇ψ starts near the identity and W2GN's identity pre-training (which it
-    skips for custom potentials) is not needed. W2GN runs with ``explicit_gradient=False``: ConvICNN's input
-    gradient is autograd's (its ``value_and_gradient`` is the Potential default), so both settings compute the
-    same thing and the flag only states it.
+    skips for custom potentials) is not needed. With ``"pooled-skips"`` W2GN runs with ``explicit_gradient=False``:
+    ConvICNN's input gradient is autograd's (its ``value_and_gradient`` is the Potential default), so both settings
+    compute the same thing and the flag only states it. With ``"w2gn"`` it runs with ``explicit_gradient=True``
+    (W2GNConvICNN's hand-written backward; ``False`` trains the same network through autograd's double backward).
 
     Returns a :class:`~monge.solvers.base.W2Result`; its ``forward``/``inverse`` act on flattened images (use
     :func:`map_images`).
     """
     from monge.apps.progress import training_progress
-    from monge.nets.conv_icnn import ConvICNN
+    from monge.nets.conv_icnn import ConvICNN, W2GNConvICNN
     from monge.solvers.w2.w2gn import W2GN
+
+    if design not in NETWORK_OPTIONS:
+        raise InvalidInputError(f"fit_image_map: design must be one of {tuple(NETWORK_OPTIONS)}, got {design!r}")
 
     source = _check_images(source_images, "source_images")
     target = _check_images(target_images, "target_images").to(dtype=source.dtype, device=source.device)
@@ -238,16 +254,22 @@ def fit_image_map(source_images: Any, target_images: Any, *, steps: int = 2000, 
     for key in ("forward_potential", "inverse_potential"):
         if key in options:
             raise InvalidInputError(f"fit_image_map builds the ConvICNN potentials itself; do not pass {key}")
-    net_options = {k: options.pop(k) for k in NETWORK_OPTIONS if k in options}
-    solver_options = {**DEFAULT_W2GN_OPTIONS, **options}
+    other_designs = {k for d, keys in NETWORK_OPTIONS.items() if d != design for k in keys}
+    foreign = sorted((other_designs - set(NETWORK_OPTIONS[design])) & set(options))
+    if foreign:
+        raise InvalidInputError(f"fit_image_map: design={design!r} takes no {', '.join(foreign)} (its network "
+                                f"options: {', '.join(NETWORK_OPTIONS[design])})")
+    net_options = {k: options.pop(k) for k in NETWORK_OPTIONS[design] if k in options}
+    solver_options = {**DEFAULT_W2GN_OPTIONS, "explicit_gradient": design == "w2gn", **options}
     shape = tuple(int(s) for s in source.shape[1:])
+    network = ConvICNN if design == "pooled-skips" else W2GNConvICNN
 
-    def build() -> ConvICNN:
-        return ConvICNN(shape, generator=generator, dtype=source.dtype, device=source.device, **net_options)
+    def build() -> Any:
+        return network(shape, generator=generator, dtype=source.dtype, device=source.device, **net_options)
 
     solver = W2GN(forward_potential=build(), inverse_potential=build(), **solver_options)
     x, y = source.reshape(source.shape[0], -1), target.reshape(target.shape[0], -1)
-    with training_progress(steps, "image map (W2GN, ConvICNN)", enabled=progress) as bar:
+    with training_progress(steps, f"image map (W2GN, {network.__name__})", enabled=progress) as bar:
         def both(p: Any) -> Any:
             bar(p)
             return callback(p) if callback is not None else None

@@ -30,13 +30,18 @@ def image_map(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show a progress bar."),
     grid_columns: int = typer.Option(12, "--grid-columns", help="Images per row of the before/after grid."),
+    design: str = typer.Option("pooled-skips", "--design",
+                               help="Potential design: pooled-skips (monge's ConvICNN) or w2gn (the paper's "
+                                    "W2GNConvICNN, explicit input gradient)."),
+    width: Optional[int] = typer.Option(None, "--width",
+                                        help="Channels of every convolution with --design w2gn (default 128)."),
     demo_digits: Optional[Path] = typer.Option(None, "--demo-digits", metavar="DIR",
                                                help="Instead of fitting: write the digits demo folders DIR/thin and "
                                                     "DIR/thick (scikit-learn digits, original vs thickened strokes, "
                                                     "16×16) and exit."),
     demo_count: int = typer.Option(400, "--demo-count", help="Images per demo folder (with --demo-digits)."),
 ) -> None:
-    """Map the images of SOURCE_DIR to the style of TARGET_DIR (W2GN with two ConvICNN potentials).
+    """Map the images of SOURCE_DIR to the style of TARGET_DIR (W2GN with two convolutional ICNN potentials).
 
     Writes OUT_DIR/mapped/ (each source image mapped, same file names as .png), OUT_DIR/grid.png (rows:
     source images, their mapped versions, target images), OUT_DIR/result/ (the fitted W2Result) and
@@ -65,8 +70,9 @@ def image_map(
     target = load_image_folder(target_dir, size=(size, size), grayscale=grayscale)
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
+    network = {} if width is None else {"width": width}
     result = fit_image_map(source, target, steps=steps, batch_size=batch_size, generator=generator,
-                           progress=not no_progress)
+                           progress=not no_progress, design=design, **network)
     elapsed = time.perf_counter() - started
     mapped = map_images(result, source)
 
@@ -77,7 +83,7 @@ def image_map(
     summary = {
         "source_dir": str(source_dir), "target_dir": str(target_dir), "n_source": int(source.shape[0]),
         "n_target": int(target.shape[0]), "image_shape": list(source.shape[1:]), "steps": steps,
-        "batch_size": batch_size, "seed": seed, "train_time_s": round(elapsed, 2),
+        "batch_size": batch_size, "seed": seed, "design": design, "train_time_s": round(elapsed, 2),
         "source": style_statistics(source, target), "mapped": style_statistics(mapped, target),
         "target": style_statistics(target, target),
         "beta_forward": float(result.forward_potential.beta.detach()), "w2_dual_estimate": result.cost_estimate,

@@ -12,6 +12,6 @@ __all__ += ["GroupSort", "LipschitzMLP"]
 from monge.nets.cones import ConeCritic  # noqa: E402
 
 __all__ += ["ConeCritic"]
-from monge.nets.conv_icnn import ConvICNN  # noqa: E402
+from monge.nets.conv_icnn import ConvICNN, W2GNConvICNN  # noqa: E402
 
-__all__ += ["ConvICNN"]
+__all__ += ["ConvICNN", "W2GNConvICNN"]

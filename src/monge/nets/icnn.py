@@ -23,6 +23,25 @@ continuous; ``"relu"`` makes ψ piecewise quadratic and ∇ψ jump across the ki
 support apart (W2GN, Korotin et al., ICLR 2021, App. B.2, Fig. 11: why the paper uses CELU)."""
 
 
+def activation(name: str, a: torch.Tensor) -> torch.Tensor:
+    """σ(a) for one of :data:`ACTIVATIONS` (CELU with α = 1)."""
+    if name == "relu":
+        return torch.relu(a)
+    return torch.celu(a) if name == "celu" else F.softplus(a)
+
+
+def activation_and_slope(name: str, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """σ(a) and σ'(a) sharing one exponential, for the explicit input gradients: for CELU (α = 1)
+    σ'(a) = exp(min(a, 0)) and σ(a) = max(a, 0) + σ'(a) − 1; for softplus σ' is the logistic sigmoid, and 1 where
+    ``F.softplus`` switches to the identity (a > 20), so the slope is autograd's; for ReLU the step 1[a > 0]."""
+    if name == "relu":
+        return torch.relu(a), (a > 0).to(a.dtype)
+    if name == "celu":
+        slope = torch.exp(a.clamp(max=0))
+        return a.clamp(min=0) + slope - 1, slope
+    return F.softplus(a), torch.where(a > 20, 1.0, torch.sigmoid(a))
+
+
 class ConvexQuadratic(nn.Module):
     """Input layer whose output neuron o is ``Σ_r ⟨x, F[:, r, o]⟩² + ⟨W[o], x⟩ + b[o]`` (convex in x).
 
@@ -202,19 +221,10 @@ class DenseICNN(Potential):
 
     # ------------------------------------------------------------------ evaluation
     def _act(self, a: torch.Tensor) -> torch.Tensor:
-        if self.activation == "relu":
-            return torch.relu(a)
-        return torch.celu(a) if self.activation == "celu" else F.softplus(a)
+        return activation(self.activation, a)
 
     def _act_and_derivative(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """σ(a) and σ'(a) sharing one exponential: for CELU (α = 1) σ'(a) = exp(min(a, 0)) and
-        σ(a) = max(a, 0) + σ'(a) − 1; for softplus σ' is the logistic sigmoid; for ReLU the step 1[a > 0]."""
-        if self.activation == "relu":
-            return torch.relu(a), (a > 0).to(a.dtype)
-        if self.activation == "celu":
-            slope = torch.exp(a.clamp(max=0))
-            return a.clamp(min=0) + slope - 1, slope
-        return F.softplus(a), torch.sigmoid(a)
+        return activation_and_slope(self.activation, a)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 2 or x.shape[1] != self.dim:
