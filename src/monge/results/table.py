@@ -29,7 +29,7 @@ from monge.results.rows import (RunSummary, garbage_flag, is_baseline, is_w1_row
 
 KIND_METRICS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "w2": (("l2_uvp_fwd", ("final", "best", "published")), ("l2_uvp_inv", ("final", "best")),
-           ("cos_fwd", ("final",)), ("fd_fwd", ("final",)), ("w2_ratio", ("final",))),
+           ("cos_fwd", ("final",)), ("w2_ratio", ("final",))),
     "w1": (("cos_grad", ("final", "best", "published")), ("w1_dev", ("final", "published")), ("l2_grad", ("final",))),
 }
 """The metric columns of each kind's leaderboard: metric → which of its values (final, best, published)."""
@@ -160,8 +160,7 @@ def run_table(rows: Iterable[RunSummary | Mapping[str, Any]], kind: str = "w2", 
     if kind == "w2":  # the L2-UVP group unless only W2 ratios were evaluated (pairs without ground truth)
         ratio = _has(rows, "w2_ratio")
         l2 = _has(rows, "l2_uvp_fwd") or not ratio
-        shown = [(m, w) for m, w in KIND_METRICS["w2"]
-                 if (ratio if m == "w2_ratio" else _has(rows, m) if m == "fd_fwd" else l2)]
+        shown = [(m, w) for m, w in KIND_METRICS["w2"] if (ratio if m == "w2_ratio" else l2)]
     else:
         shown = [(m, w) for m, w in KIND_METRICS[kind] if _has(rows, m)] or list(KIND_METRICS[kind])
     columns, plan = list(_LEAD), []
