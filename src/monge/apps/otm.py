@@ -143,12 +143,11 @@ def fit_otm(data: Any, image_shape: Sequence[int], noise_shape: Sequence[int], *
     """
     from monge import fit
 
-    noise = UpsampledNoise(image_shape, noise_shape, mode=mode)
     data = check_samples(data, name="data")
+    noise = UpsampledNoise(image_shape, noise_shape, mode=mode, dtype=data.dtype, device=data.device)
     if data.shape[1] != noise.dim:
         raise DimensionMismatchError(f"data has {data.shape[1]} columns but image_shape {noise.image_shape} has "
                                      f"{noise.dim} pixels")
-    noise = UpsampledNoise(image_shape, noise_shape, mode=mode, dtype=data.dtype, device=data.device)
     result = fit(noise, data, solver="mm-r", steps=steps, time_budget=time_budget, batch_size=batch_size,
                  generator=generator, callback=callback, **{**OTM_OPTIONS, **options})
     return OTMGenerator(noise=noise, result=result)
