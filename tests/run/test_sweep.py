@@ -371,13 +371,9 @@ def test_report_of_one_sweep(reference, tmp_path, capsys):
 
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
                          ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue(tmp_path, signum, code, word):
-    # 100 times the tiny sweep's steps: the signal always lands mid-run (with 400 steps a loaded machine could
-    # finish all four cells between two polls of the checkpoint folder, and the sweep exited 0 before the signal)
-    long_sweep = tmp_path / "tiny.toml"
-    long_sweep.write_text(SWEEP_FILE.replace(f"steps = {STEPS}", f"steps = {100 * STEPS}"))
+def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_file, tmp_path, signum, code, word):
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(long_sweep), "--db", str(tmp_path / "db.sqlite"),
+    process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db", str(tmp_path / "db.sqlite"),
                                 "--out", str(out), "--no-progress"], env={**os.environ, "OMP_NUM_THREADS": "1"},
                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
