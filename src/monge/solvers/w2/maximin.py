@@ -16,8 +16,8 @@ Architectures (the benchmark's study of ICNN vs non-convex networks): ``potentia
 :class:`~monge.nets.MLPPotential` f; ``potential="icnn"`` is f(y) = ½‖y‖² − ψ̄(y) with ψ̄ a convexified
 DenseICNN (the notebook's conjugate potential D_conj, identity-pretrained). ``map="residual"`` is a
 :class:`~monge.nets.ResidualMap` T(x) = x + MLP(x) (a one-block ResNet); ``map="mlp"`` is a plain
-:class:`~monge.nets.MLPMap` T(x) = MLP(x) (no skip connection; identity-pretrained like the DenseICNNs); ``map="icnn-gradient"`` is T = ∇ψ with ψ a
-DenseICNN (identity-pretrained, convexified). ``rank`` sets the DenseICNNs' quadratic input layers: 1 is
+:class:`~monge.nets.MLPMap` T(x) = MLP(x) (no skip connection; identity-pretrained like the DenseICNNs);
+``map="icnn-gradient"`` is T = ∇ψ with ψ a DenseICNN (identity-pretrained, convexified). ``rank`` sets the DenseICNNs' quadratic input layers: 1 is
 W2GN's modified ICNN, 0 the original ICNN of Amos, Xu & Kolter (ICML 2017) with linear input layers.
 """
 
@@ -72,7 +72,8 @@ class ReversedMaximin(PretrainedICNNOptions, W2Solver):
 
     def __init__(self, *, potential: str = "mlp", map: str = "residual",  # noqa: A002 - the option's public name
                  hidden_sizes: Sequence[int] | None = None, rank: int = 1, inner_steps: int = 15, lr: float = 1e-3,
-                 betas: Sequence[float] = (0.9, 0.999), lr_decay: bool = False, activation: str = "celu", strong_convexity: float = 1e-4,
+                 betas: Sequence[float] = (0.9, 0.999), lr_decay: bool = False, activation: str = "celu",
+                 strong_convexity: float = 1e-4,
                  init_std: float = 0.05, pretrain_steps: int = 1000, pretrain_tol: float = 1e-3,
                  pretrain_blow: float = 3.0):
         who = "ReversedMaximin"
