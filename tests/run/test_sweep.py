@@ -372,20 +372,36 @@ def test_report_of_one_sweep(reference, tmp_path, capsys):
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
                          ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue(sweep_file, tmp_path, signum, code, word):
-    for attempt in range(3):   # a loaded machine can finish the tiny sweep between two polls: start again
+    import threading
+
+    for attempt in range(3):   # a loaded machine can finish the tiny sweep before the signal: start again
         out = tmp_path / f"out{attempt}"
         process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db",
                                     str(tmp_path / f"db{attempt}.sqlite"), "--out", str(out), "--no-progress"],
                                    env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline and not list((out / "checkpoints").glob("*.ckpt")):
-            time.sleep(0.05)
+        lines: list[str] = []
+        started = threading.Event()
+
+        def read_log(stream=process.stderr, lines=lines, started=started) -> None:
+            for line in stream:                  # the --no-progress log, line by line as the sweep writes it
+                lines.append(line)
+                if " started " in line:
+                    started.set()
+            started.set()                        # the log ended: the sweep is over
+
+        reader = threading.Thread(target=read_log, daemon=True)
+        reader.start()
+        started.wait(timeout=60)                 # a worker is training a cell: interrupt now
         if process.poll() is None:
             break
+        reader.join(timeout=10)
         process.communicate()
     process.send_signal(signum)
-    _, err = process.communicate(timeout=30)
+    process.wait(timeout=30)                     # stdout is empty or tiny on an interrupt: no pipe can fill
+    process.stdout.read()
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert process.returncode == code, err
     assert word in err and "run the same command again" in err and "Traceback" not in err
     assert "sweep tiny: 4 cells, 0 already stored, 4 to run" in err and " started w2gn" in err  # --no-progress log
