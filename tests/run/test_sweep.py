@@ -379,7 +379,10 @@ def test_ctrl_c_or_kill_stops_the_sweep_and_its_workers_and_says_how_to_continue
         process = subprocess.Popen([sys.executable, "-m", "monge", "sweep", str(sweep_file), "--db",
                                     str(tmp_path / f"db{attempt}.sqlite"), "--out", str(out), "--no-progress"],
                                    env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   # a test run started in the background (nohup … &) ignores SIGINT, and so would
+                                   # the sweep: give it Ctrl-C's default action, as in a terminal
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         lines: list[str] = []
         started = threading.Event()
 
