@@ -1,25 +1,5 @@
-"""Optional dependencies of the applications, imported on demand with a clear message when missing."""
+"""Optional dependencies of the applications: :mod:`monge._deps`, re-exported where the apps have always found it."""
 
-from __future__ import annotations
+from monge._deps import require, sklearn_datasets
 
-import importlib
-from types import ModuleType
-
-from monge.errors import MissingDependencyError
-
-
-def require(module: str, *, purpose: str, package: str | None = None, extra: str = "apps") -> ModuleType:
-    """Import ``module`` or raise :class:`MissingDependencyError` naming the pip ``package`` and the extra.
-
-    >>> require("math", purpose="a doctest").sqrt(4.0)
-    2.0
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingDependencyError(package or module.split(".")[0], extra, purpose) from None
-
-
-def sklearn_datasets(purpose: str) -> ModuleType:
-    """``sklearn.datasets`` (the scikit-learn extra), for the data that ships inside scikit-learn."""
-    return require("sklearn.datasets", purpose=purpose, package="scikit-learn")
+__all__ = ["require", "sklearn_datasets"]

@@ -133,20 +133,12 @@ def digit_styles(*, size: int = 16, dilation: int = 3) -> tuple[torch.Tensor, to
 
     ``thin`` is the original 8×8 digit upsampled to ``size`` × ``size`` (bilinear, scipy.ndimage.zoom);
     ``thick`` is the same image after a grey dilation (``scipy.ndimage.grey_dilation`` with a
-    ``dilation`` × ``dilation`` window), which thickens every stroke.
+    ``dilation`` × ``dilation`` window), which thickens every stroke. (The same images as the ``digits`` image
+    benchmark pairs, :func:`monge.pairs.images.digit_styles`.)
     """
-    from scipy import ndimage
+    from monge.pairs.images import digit_styles as styles
 
-    from monge.apps.digits import as_images, load_digits
-
-    if size < 8 or dilation < 1:
-        raise InvalidInputError(f"digit_styles needs size >= 8 and dilation >= 1, got size={size}, dilation={dilation}")
-    pixels, labels = load_digits(dtype=torch.float64)
-    images = as_images(pixels).numpy()
-    thin = ndimage.zoom(images, (1, size / 8, size / 8), order=1).clip(0.0, 1.0)
-    thick = ndimage.grey_dilation(thin, size=(1, dilation, dilation))
-    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32).unsqueeze(1)  # noqa: E731
-    return as_tensor(thin), as_tensor(thick), labels
+    return styles(size=size, dilation=dilation)
 
 
 def save_images(images: torch.Tensor, out: str | Path, names: Sequence[str] | None = None) -> list[Path]:

@@ -358,35 +358,58 @@ def pairs_list() -> None:
 @pairs_app.command("build")
 @_handle_errors
 def pairs_build(
-    dim: int = typer.Option(..., "--dim", help="Dimension D of the new pair."),
-    out: Path = typer.Option(..., "--out", help="Folder under which Mix{N}toMix{M}/ is written."),
+    out: Path = typer.Option(..., "--out", help="Folder under which Mix{N}toMix{M}/ (or W2Img-<data>/) is written."),
+    dim: Optional[int] = typer.Option(None, "--dim", help="Dimension D of a new Gaussian-mixture pair."),
+    image: Optional[str] = typer.Option(None, "--image", metavar="DATA",
+                                        help="Build the W2 image pairs w2img:DATA:early|mid|late instead, DATA = "
+                                             "digits (1×16×16) or patches (3×16×16 photo patches)."),
     n_input: int = typer.Option(3, "--n-input", help="Gaussian components of the input mixture."),
     n_output: int = typer.Option(10, "--n-output", help="Gaussian components of each random target mixture."),
     seed: int = typer.Option(0, "--seed", help="Seeds the mixtures and both trainings (same seed, same pair)."),
-    steps: int = typer.Option(5000, "--steps", help="W2GN steps per potential."),
-    batch_size: int = typer.Option(1024, "--batch-size", help="W2GN batch size."),
+    steps: Optional[int] = typer.Option(None, "--steps",
+                                        help="W2GN steps per potential (default 5000; 3000 with --image)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+                                             help="W2GN batch size (default 1024; 64 with --image)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
 ) -> None:
-    """Build a new W2 benchmark pair with the published recipe and monge's W2GN (load it with
-    `monge bench --pair w2b-mix:D --pair-root OUT/Mix{N}toMix{M}`)."""
-    from monge.run.build_pairs import build_mixture_pair
+    """Build new W2 benchmark pairs with the published recipe and monge's W2GN: a Gaussian-mixture pair (--dim;
+    load it with `monge bench --pair w2b-mix:D --pair-root OUT/Mix{N}toMix{M}`) or the image pairs (--image; load
+    them with `monge bench --pair w2img:DATA:late --pair-root OUT`)."""
+    from monge.run.build_pairs import build_image_pair, build_mixture_pair
 
+    if (dim is None) == (image is None):
+        raise InvalidInputError("give exactly one of --dim D (a Gaussian-mixture pair) or --image DATA (image pairs)")
     set_threads(threads)
     err = _console(stderr=True)
+    if image is not None:
+        steps, batch_size = steps or 3000, batch_size or 64
+        title = f"W2GN, ConvICNN, {image}"
+
+        def build(callback: Any = None) -> Path:
+            return build_image_pair(image, out, seed=seed, steps=steps, batch_size=batch_size, callback=callback)
+    else:
+        steps, batch_size = steps or 5000, batch_size or 1024
+        title = f"W2GN, D={dim}"
+
+        def build(callback: Any = None) -> Path:
+            return build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
+                                      batch_size=batch_size, callback=callback)
     if no_progress:
-        folder = build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
-                                    batch_size=batch_size)
+        folder = build()
     else:
         from rich.progress import Progress
 
         with Progress(console=err) as bar:
-            tasks = {v: bar.add_task(f"potential {v}/2 (W2GN, D={dim})", total=steps) for v in (1, 2)}
-            folder = build_mixture_pair(dim, out, n_input=n_input, n_output=n_output, seed=seed, steps=steps,
-                                        batch_size=batch_size,
-                                        callback=lambda v, p: bar.update(tasks[v], completed=p.step))
-    typer.echo(f"pair written to {folder} ({dim}_v1.pt, {dim}_v2.pt, {dim}.json); "
-               f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
+            tasks = {v: bar.add_task(f"potential {v}/2 ({title})", total=steps) for v in (1, 2)}
+            folder = build(lambda v, p: bar.update(tasks[v], completed=p.step))
+    if image is not None:
+        key = image.strip().lower()
+        typer.echo(f"pairs written to {folder} (early/mid/late_v1.pt, _v2.pt, construction.json); "
+                   f"use: monge bench --pair w2img:{key}:late --pair-root {out}")
+    else:
+        typer.echo(f"pair written to {folder} ({dim}_v1.pt, {dim}_v2.pt, {dim}.json); "
+                   f"use: monge bench --pair w2b-mix:{dim} --pair-root {folder}")
 
 
 # Commands that live in their own module of this package (sweeps and reports, then the applications of

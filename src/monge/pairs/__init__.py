@@ -38,3 +38,7 @@ __all__ += ["SeparableMonotonePair", "SmoothMaxQuadraticsPair"]
 from monge.pairs.funnel import W1BENCH_DIMS, W1BENCH_WIDTHS, FunnelPair, MinFunnel  # noqa: E402  (registers "w1b-funnel", "funnel")
 
 __all__ += ["FunnelPair", "MinFunnel", "W1BENCH_DIMS", "W1BENCH_WIDTHS"]
+
+from monge.pairs.images import ImagePotentialPair, image_funnel_pair  # noqa: E402  (registers "w2img", "w1img")
+
+__all__ += ["ImagePotentialPair", "image_funnel_pair"]

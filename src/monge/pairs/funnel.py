@@ -246,10 +246,12 @@ class FunnelPair(W1BenchmarkPair):
         centers: (N, D) funnel centres a_n.
         biases: (N,) funnel biases b_n.
         degree: p ≥ 1 of T(x) = a + t^p (up − a) (8 in the paper).
-        half_side: s > 0 of the input cube (2.5 in the paper).
+        half_side: s > 0 of the input cube (2.5 in the paper): the rays stop at its boundary.
         name: the pair's spec (default ``"funnel:<D>:<N>:<p>"``).
         dtype: of the samplers.
         device: of the samplers.
+        source: the input measure P, a sampler inside [−s, s]^D (default: uniform on that cube, as in the paper;
+            the image pairs of :mod:`monge.pairs.images` pass noisy images).
 
     Attributes: ``funnel`` (the :class:`MinFunnel` u), ``degree``, ``half_side``, ``seed`` (generated pairs) or
     ``file`` (loaded pairs), otherwise ``None``, ``source``
@@ -262,13 +264,19 @@ class FunnelPair(W1BenchmarkPair):
     w1_seed: int = 0
 
     def __init__(self, centers: Any, biases: Any, *, degree: float = W1BENCH_DEGREE, half_side: float = HALF_SIDE,
-                 name: str | None = None, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
-        from monge.samplers import PushForward, UniformCube
+                 name: str | None = None, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 source: Any = None):
+        from monge.samplers import PushForward, Sampler, UniformCube
 
         self.funnel = MinFunnel(centers, biases)
         self.degree = _check_degree(degree)
-        source = UniformCube(self.funnel.dim, half_side, dtype=dtype, device=device)
-        self.half_side = source.half_side
+        self.half_side = _check_half_side(half_side)
+        self.custom_source = source is not None
+        if source is None:
+            source = UniformCube(self.funnel.dim, half_side, dtype=dtype, device=device)
+        elif not isinstance(source, Sampler) or int(source.dim) != self.funnel.dim:
+            raise InvalidInputError(f"source must be a monge Sampler of dimension {self.funnel.dim} (the centres'), "
+                                    f"got {source!r}")
         target = PushForward(source, self.true_map)
         if name is None:
             name = f"funnel:{self.funnel.dim}:{self.funnel.width}:{self.degree:g}"
@@ -357,11 +365,12 @@ class FunnelPair(W1BenchmarkPair):
             from monge.samplers import UniformCube
 
             gen = torch.Generator().manual_seed(self.w1_seed)
-            cube = UniformCube(self.dim, self.half_side, dtype=torch.float64)
+            draw = (self.source if self.custom_source
+                    else UniformCube(self.dim, self.half_side, dtype=torch.float64))
             total, total_sq, n, left = 0.0, 0.0, 0, self.w1_samples
             while left > 0:
                 m = min(self.funnel._rows, left)
-                x = cube.sample(m, gen)
+                x = draw.sample(m, gen).to("cpu", torch.float64)
                 d = (x - self.funnel.transport(x, self.degree, self.half_side)).norm(dim=1)
                 total += float(d.sum())
                 total_sq += float(d.square().sum())

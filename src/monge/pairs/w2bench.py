@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from monge._checks import check_samples
 from monge._integrity import load_finite_state, read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError
 from monge.nets.icnn import DenseICNN
-from monge.pairs.base import BenchmarkPair, Moments, published_per_dim
+from monge.pairs.base import Moments, published_per_dim
+from monge.pairs.potential import CHUNK as _CHUNK, PotentialPair
 from monge.pairs.registry import parse_dim, register_pair_family
 
 W2BENCH_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -34,7 +34,6 @@ STRONG_CONVEXITY = 1e-2
 COST_SAMPLES = 2**16
 """Samples (from a private generator seeded with ``moment_seed``) behind :attr:`Mix3toMix10Pair.true_cost`
 and the target moments; the reference ``cost_2p16`` of the original code used the same number."""
-_CHUNK = 8192
 
 
 def mixture_parameters(dim: int, n_components: int = 3, seed: int = 0,
@@ -107,7 +106,7 @@ def _resolve_folder(root: Any, dim: int) -> Path:
     return sub  # missing folder: the loader reports the missing file under the expected path
 
 
-class Mix3toMix10Pair(BenchmarkPair):
+class Mix3toMix10Pair(PotentialPair):
     """The published "Mix3toMix10" W2 benchmark pair in dimension ``dim`` (Korotin et al., NeurIPS 2021).
 
     Input P: mixture of 3 Gaussians (see :func:`mixture_parameters`). True map ∇ψ* with
@@ -280,67 +279,15 @@ class Mix3toMix10Pair(BenchmarkPair):
         self.target = PushForward(self.source, forward)
         return self
 
-    def true_inverse(self, y: torch.Tensor, *, x0: torch.Tensor | None = None, solver: Any = None,
-                     batch_size: int | None = None) -> torch.Tensor:
-        """T⁻¹(y) = argmax_x ⟨x, y⟩ − ψ*(x) (unique: ψ* is strongly convex).
-
-        Solved in float64 (result in ``y``'s dtype: float32 cannot reach the default residual 1e-6 in
-        high D) with :func:`monge.conjugate.conjugate` (default :class:`LBFGSConjugate`), warm-started
-        from the linear (Bures) inverse baseline unless ``x0`` is given. Warns (``RuntimeWarning``)
-        when some points did not converge."""
-        from monge.conjugate import conjugate
-
-        y_in = check_samples(y, name="y", dim=self.dim)
-        y = y_in.to(torch.float64)  # float32 cannot reach the default residual tolerance (1e-6) in high D
-        x0 = self.baseline_inverse("linear")(y) if x0 is None else check_samples(x0, name="x0", dim=self.dim)
-        res = conjugate(self.potential_value_and_gradient, y, x0=x0.to(torch.float64), solver=solver,
-                        batch_size=batch_size)
-        converged = torch.as_tensor(res.converged)
-        if not bool(converged.all()):
-            bad = int((~converged).sum())
-            warnings.warn(f"{self.name}: true_inverse did not converge for {bad} of {y.shape[0]} points "
-                          f"(max residual {float(torch.as_tensor(res.residual).max()):.3g})", RuntimeWarning,
-                          stacklevel=2)
-        return res.argmax.to(y_in.dtype)
-
-    def _reference_statistics(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """(target mean, target cov, ½E‖x − T(x)‖²) from COST_SAMPLES samples, float64 accumulation."""
-        cached = getattr(self, "_ref_stats", None)
-        if cached is not None:
-            return cached
-        gen = torch.Generator(device=self.device).manual_seed(self.moment_seed)
-        x = self.source.sample(COST_SAMPLES, generator=gen)
-        d = self.dim
-        s1 = torch.zeros(d, dtype=torch.float64)
-        s2 = torch.zeros(d, d, dtype=torch.float64)
-        cost = 0.0
-        for c in x.split(_CHUNK):
-            y = self.true_forward(c)
-            y64, c64 = y.to("cpu", torch.float64), c.to("cpu", torch.float64)
-            s1 += y64.sum(dim=0)
-            s2 += y64.T @ y64
-            cost += float((c64 - y64).square().sum())
-        n = x.shape[0]
-        mean = s1 / n
-        cov = (s2 - n * torch.outer(mean, mean)) / (n - 1)
-        cov = 0.5 * (cov + cov.T)
-        self._ref_stats = (mean.numpy(), cov.numpy(), 0.5 * cost / n)
-        return self._ref_stats
-
     def _moments(self) -> Moments:
         """Exact source moments (from c, A); target moments estimated from 2^16 mapped samples."""
-        mt, ct, _ = self._reference_statistics()
+        _, _, mt, ct, _ = self._reference_statistics()
         return (self._source_moments[0], self._source_moments[1], mt, ct)
 
     @property
     def source_variance(self) -> float:
         """Var(P), exact: tr(Σ_k w_k (c_k c_kᵀ + 0.16 A_k A_kᵀ) − μμᵀ) (= D by construction)."""
         return float(np.trace(self._source_moments[1]))
-
-    @property
-    def true_cost(self) -> float:
-        """½·W2²(P, Q) = ½E‖x − T(x)‖², estimated once from COST_SAMPLES = 2^16 samples (private seed)."""
-        return self._reference_statistics()[2]
 
     def __repr__(self) -> str:
         return f"Mix3toMix10Pair(dim={self.dim}, folder={str(self.folder)!r})"

@@ -24,3 +24,7 @@ __all__ = [
 from monge.samplers.uniform import UniformCube  # noqa: E402
 
 __all__ += ["UniformCube"]
+
+from monge.samplers.images import ImagePatches, WithNoise  # noqa: E402
+
+__all__ += ["ImagePatches", "WithNoise"]

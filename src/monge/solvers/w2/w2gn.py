@@ -21,6 +21,7 @@ The input gradient ∇ψ is computed by the networks' explicit formula (one back
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Sequence
 
@@ -30,6 +31,7 @@ import torch
 from monge._bures import bures_map, streamed_moments
 from monge.errors import DimensionMismatchError, InvalidInputError
 from monge.nets.base import Potential
+from monge.nets.conv_icnn import ConvICNN
 from monge.nets.icnn import DenseICNN
 from monge.nets.mlp import MLPPotential
 from monge.solvers.base import Callback, W2Result, W2Solver, register_solver
@@ -54,9 +56,14 @@ class W2GN(W2Solver):
     cycle-consistency regulariser, no minimax.
 
     Args:
-        potential: ``"icnn"`` (DenseICNN, the paper) or ``"mlp"`` (a non-convex :class:`~monge.nets.MLPPotential`
-            with ½‖x‖² added, gradient by autograd): the architecture study of what convexity buys.
-        hidden_sizes: network widths; default :func:`default_hidden_sizes` (benchmark setting).
+        potential: ``"icnn"`` (DenseICNN, the paper), ``"mlp"`` (a non-convex :class:`~monge.nets.MLPPotential`
+            with ½‖x‖² added, gradient by autograd: the architecture study of what convexity buys) or
+            ``"conv-icnn"`` (:class:`~monge.nets.ConvICNN` on flattened images of ``image_shape``, the paper's
+            image experiments; it starts near the identity map, so there is no identity pre-training).
+        hidden_sizes: network widths; default :func:`default_hidden_sizes` (benchmark setting). With
+            ``potential="conv-icnn"``: the ConvICNN's channels (default (16, 32, 32)).
+        image_shape: ``(C, H, W)`` of the images for ``potential="conv-icnn"``; by default the source sampler's
+            ``image_shape`` (the image pairs of :mod:`monge.pairs.images` carry one).
         rank: rank of the convex-quadratic input layers (1, W2GN's "modified ICNN"; 0 = linear input layers,
             the original ICNN of Amos, Xu & Kolter, ICML 2017).
         activation: ``"celu"`` (paper), ``"softplus"`` or ``"relu"`` (with an ICNN, a discontinuous gradient map
@@ -104,6 +111,7 @@ class W2GN(W2Solver):
         *,
         potential: str = "icnn",
         hidden_sizes: Sequence[int] | None = None,
+        image_shape: Sequence[int] | None = None,
         rank: int = 1,
         activation: str = "celu",
         strong_convexity: float = 1e-4,
@@ -129,7 +137,11 @@ class W2GN(W2Solver):
         check_nonnegative("W2GN", cycle_weight=cycle_weight, cycle_weight_x=cycle_weight_x, l1_penalty=l1_penalty,
                           pretrain_tol=pretrain_tol, pretrain_blow=pretrain_blow)
         check_positive("W2GN", lr=lr)
-        self.potential = check_choice("W2GN", "potential", potential, ("icnn", "mlp"))
+        self.potential = check_choice("W2GN", "potential", potential, ("icnn", "mlp", "conv-icnn"))
+        if image_shape is not None and (not isinstance(image_shape, (list, tuple)) or len(image_shape) != 3 or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_shape)):
+            raise InvalidInputError(f"W2GN: image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+        self.image_shape = None if image_shape is None else [int(s) for s in image_shape]
         if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
             raise InvalidInputError(f"W2GN: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
         if (forward_potential is None) != (inverse_potential is None):
@@ -159,7 +171,8 @@ class W2GN(W2Solver):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "potential": self.potential, "hidden_sizes": self.hidden_sizes, "rank": self.rank, "activation": self.activation,
+            "potential": self.potential, "hidden_sizes": self.hidden_sizes, "image_shape": self.image_shape,
+            "rank": self.rank, "activation": self.activation,
             "strong_convexity": self.strong_convexity, "init_std": self.init_std, "lr": self.lr,
             "betas": list(self.betas), "lr_decay": self.lr_decay, "cycle_weight": self.cycle_weight, "cycle_weight_x": self.cycle_weight_x,
             "l1_penalty": self.l1_penalty, "stop_gradient": self.stop_gradient,
@@ -176,12 +189,23 @@ class W2GN(W2Solver):
         return net.autograd_value_and_gradient(x)
 
     def _build_networks(self, dim: int, dtype: torch.dtype, device: torch.device,
-                        generator: torch.Generator | None) -> tuple[Potential, Potential]:
+                        generator: torch.Generator | None, image_shape: Any = None) -> tuple[Potential, Potential]:
         if self.forward_potential is not None:
             for key, net in (("forward_potential", self.forward_potential), ("inverse_potential", self.inverse_potential)):
                 if int(getattr(net, "dim", -1)) != dim:
                     raise DimensionMismatchError(f"W2GN: {key} has dimension {getattr(net, 'dim', '?')} but the data has {dim}")
             return self.forward_potential, self.inverse_potential
+        if self.potential == "conv-icnn":
+            shape = self.image_shape or (None if image_shape is None else [int(s) for s in image_shape])
+            if shape is None:
+                raise InvalidInputError("W2GN: potential='conv-icnn' needs image_shape=(C, H, W) (the source data "
+                                        "carries none)")
+            if math.prod(shape) != dim:
+                raise DimensionMismatchError(f"W2GN: image_shape {tuple(shape)} has {math.prod(shape)} pixels but the "
+                                             f"data has dimension {dim}")
+            channels = self.hidden_sizes or [16, 32, 32]
+            return tuple(ConvICNN(shape, channels, generator=generator, dtype=dtype, device=device)  # type: ignore[return-value]
+                         for _ in range(2))
         sizes = self.hidden_sizes or default_hidden_sizes(dim)
         if self.potential == "mlp":
             def build() -> Potential:
@@ -208,7 +232,7 @@ class W2GN(W2Solver):
         source, target = prepare_data(source, target, steps, batch_size, generator)
         dim, dtype, device = source.dim, source.dtype, source.device
 
-        psi, psi_bar = self._build_networks(dim, dtype, device, generator)
+        psi, psi_bar = self._build_networks(dim, dtype, device, generator, getattr(source, "image_shape", None))
         psi.to(device=device, dtype=dtype)
         psi_bar.to(device=device, dtype=dtype)
         history: dict[str, list[float]] = {"loss": [], "cycle": [], "w2_dual": []}
@@ -221,7 +245,7 @@ class W2GN(W2Solver):
             psi.set_affine(a, b)
             a_inv = np.linalg.inv(a)                         # the exact inverse of x ↦ Ax + b
             psi_bar.set_affine(0.5 * (a_inv + a_inv.T), ms - a_inv @ mt)
-        elif self.forward_potential is None:
+        elif self.forward_potential is None and self.potential != "conv-icnn":
             # ∇ψ ≈ id on noise covering both data sets, then copied into ψ̄
             history["pretrain_mse"] = [pretrain_as_configured(self, psi, source, target, batch_size, generator,
                                                               gradient=lambda x: self._value_and_gradient(psi, x)[1])]
