@@ -68,3 +68,17 @@ def test_cli_pairs_build(tmp_path):
     assert (tmp_path / "Mix3toMix10" / "2_v1.pt").is_file() and "--pair-root" in result.output
     bad = CliRunner().invoke(app, ["pairs", "build", "--dim", "-1", "--out", str(tmp_path)])
     assert bad.exit_code == 1
+
+
+def test_cli_pairs_build_image(tmp_path):
+    pytest.importorskip("sklearn")
+    result = CliRunner().invoke(app, ["pairs", "build", "--image", "digits", "--out", str(tmp_path), "--steps", "10",
+                                      "--batch-size", "8", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "W2Img-digits" / "late_v2.pt").is_file() and "w2img:digits:late" in result.output
+    assert json.loads((tmp_path / "W2Img-digits" / "construction.json").read_text())["steps"] == 10
+    for args in (["--out", str(tmp_path)], ["--dim", "2", "--image", "digits", "--out", str(tmp_path)]):
+        bad = CliRunner().invoke(app, ["pairs", "build", *args])
+        assert bad.exit_code == 1 and "exactly one of --dim" in bad.output
+    bad = CliRunner().invoke(app, ["pairs", "build", "--image", "faces", "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "faces" in bad.output

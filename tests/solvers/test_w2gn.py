@@ -289,3 +289,26 @@ def test_gaussian_init_options_are_checked():
         W2GN(potential="mlp", init="gaussian")
     with pytest.raises(InvalidInputError, match="full_quadratic"):
         W2GN(full_quadratic="yes")
+
+
+def test_conv_icnn_potentials_take_the_image_shape_from_the_option_or_the_data():
+    from monge.nets import ConvICNN
+    from monge.samplers import Empirical
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 2 * 4 * 4, generator=gen), torch.rand(64, 2 * 4 * 4, generator=gen) + 0.5
+    result = W2GN(potential="conv-icnn", image_shape=[2, 4, 4], hidden_sizes=[4, 4]).fit(
+        x, y, steps=3, batch_size=16, generator=gen)
+    assert isinstance(result.forward_potential, ConvICNN) and result.forward_potential.image_shape == (2, 4, 4)
+    assert result.forward_potential.channels == (4, 4) or list(result.forward_potential.channels) == [4, 4]
+    assert "pretrain_mse" not in result.history                 # ConvICNN starts near the identity
+    source = Empirical(x)
+    source.image_shape = (2, 4, 4)
+    result = W2GN(potential="conv-icnn").fit(source, y, steps=2, batch_size=16, generator=gen)
+    assert result.forward_potential.image_shape == (2, 4, 4)
+    with pytest.raises(InvalidInputError, match="needs image_shape"):
+        W2GN(potential="conv-icnn").fit(x, y, steps=2, batch_size=16, generator=gen)
+    with pytest.raises(DimensionMismatchError, match="image_shape"):
+        W2GN(potential="conv-icnn", image_shape=[3, 4, 4]).fit(x, y, steps=2, batch_size=16, generator=gen)
+    with pytest.raises(InvalidInputError, match="image_shape"):
+        W2GN(potential="conv-icnn", image_shape=[2, 4])
