@@ -370,6 +370,7 @@ def pairs_build(
                                         help="W2GN steps per potential (default 5000; 3000 with --image)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size",
                                              help="W2GN batch size (default 1024; 64 with --image)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="W2GN learning rate of the image pairs (default 1e-3)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
 ) -> None:
@@ -380,6 +381,8 @@ def pairs_build(
 
     if (dim is None) == (image is None):
         raise InvalidInputError("give exactly one of --dim D (a Gaussian-mixture pair) or --image DATA (image pairs)")
+    if lr is not None and image is None:
+        raise InvalidInputError("--lr applies to the image pairs (--image DATA) only")
     set_threads(threads)
     err = _console(stderr=True)
     if image is not None:
@@ -387,7 +390,9 @@ def pairs_build(
         title = f"W2GN, ConvICNN, {image}"
 
         def build(callback: Any = None) -> Path:
-            return build_image_pair(image, out, seed=seed, steps=steps, batch_size=batch_size, callback=callback)
+            options = {} if lr is None else {"lr": lr}
+            return build_image_pair(image, out, seed=seed, steps=steps, batch_size=batch_size, callback=callback,
+                                    **options)
     else:
         steps, batch_size = steps or 5000, batch_size or 1024
         title = f"W2GN, D={dim}"

@@ -133,6 +133,8 @@ def build_image_pair(
     steps: int = 3000,
     batch_size: int = 64,
     channels: tuple[int, ...] = IMAGE_CHANNELS,
+    lr: float = IMAGE_W2GN_OPTIONS["lr"],
+    init_scale: float = 0.1,
     callback: Callable[[int, Any], Any] | None = None,
 ) -> Path:
     """Train and save the W2 image pairs ``w2img:<data>:early|mid|late``; returns ``out_root/W2Img-<data>``.
@@ -143,6 +145,8 @@ def build_image_pair(
     saved at 10 %, 33 % and 100 % of ``steps`` as ``{level}_v1.pt`` / ``{level}_v2.pt``, beside
     ``construction.json`` (data, image shape, network config, steps per level, seeds, solver settings). The pair's
     potential is ½(ψ1 + ψ2). Same seed, same files (on CPU). Existing files of this data set are overwritten.
+    ``lr`` is W2GN's learning rate (default 1e-3, as ``monge image-map``; larger values train maps further from
+    linear within the same steps).
     """
     from monge.nets import ConvICNN
     from monge.pairs.images import FOLDER_PREFIX, LEVEL_FRACTIONS, image_measures, image_shape
@@ -164,7 +168,7 @@ def build_image_pair(
     network: dict[str, Any] = {}
     for version, reference in zip((1, 2), references):
         generator = torch.Generator().manual_seed(2 * seed + version)
-        psi, psi_bar = (ConvICNN(shape, channels, generator=generator) for _ in range(2))
+        psi, psi_bar = (ConvICNN(shape, channels, init_scale=init_scale, generator=generator) for _ in range(2))
         network = psi.config()
         saves = {step: level for level, step in levels.items()}
 
@@ -175,7 +179,7 @@ def build_image_pair(
                 _atomic_save(state, folder / f"{level}_v{v}.pt")
             return None if callback is None else callback(v, progress)
 
-        solver = W2GN(forward_potential=psi, inverse_potential=psi_bar, **IMAGE_W2GN_OPTIONS)
+        solver = W2GN(forward_potential=psi, inverse_potential=psi_bar, **{**IMAGE_W2GN_OPTIONS, "lr": lr})
         result = solver.fit(source, reference, steps=steps, batch_size=batch_size, generator=generator,
                             callback=save_checkpoints)
         settings = result.settings
