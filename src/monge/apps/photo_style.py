@@ -455,7 +455,8 @@ def photo_style_transfer(source: Any = DEMO_PHOTOS[0], target: Any = DEMO_PHOTOS
         "target_shape": list(target_image.shape), "patch_size": patch_size, "stride": stride,
         "n_patches": n_patches, "steps": steps, "batch_size": batch_size, "seed": seed, "window": window,
         "design": design, "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))},
-        "color_steps": color_steps, "eval_patches": eval_patches, "eval_discrete": eval_discrete, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "color_steps": color_steps, "eval_patches": eval_patches, "eval_discrete": eval_discrete,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "beta_forward": float(result.forward_potential.beta.detach()), "w2_dual_estimate": result.cost_estimate,
         "distances": distances,
     }
@@ -497,6 +498,6 @@ def save_photo_style(run: PhotoStyleRun, out_dir: str | Path, *, figure_width: f
 
 
 __all__ = ["DEFAULT_N_PATCHES", "DEFAULT_PATCH_SIZE", "DEMO_PHOTOS", "LinearPatchMap", "PhotoStyleRun",
-           "ROW_LABELS", "WINDOWS", "check_photo", "default_stride", "extract_patches", "fit_linear_patch_map", "fit_photo_style",
-           "load_photo", "patch_grid", "patch_style_distances", "patch_window", "photo_style_transfer",
-           "random_patches", "reassemble_patches", "save_photo_style", "stylize"]
+           "ROW_LABELS", "WINDOWS", "check_photo", "default_stride", "extract_patches", "fit_linear_patch_map",
+           "fit_photo_style", "load_photo", "patch_grid", "patch_style_distances", "patch_window",
+           "photo_style_transfer", "random_patches", "reassemble_patches", "save_photo_style", "stylize"]

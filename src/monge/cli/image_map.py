@@ -31,7 +31,8 @@ def image_map(
     steps: int = typer.Option(2000, "--steps", help="W2GN training steps."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images (photographs: patches) per side and step."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the minibatches (and the patches)."),
-    grayscale: bool = typer.Option(False, "--grayscale", help="Folders: load images as one grey channel (default RGB)."),
+    grayscale: bool = typer.Option(False, "--grayscale",
+                                   help="Folders: load images as one grey channel (default RGB)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show a progress bar."),
     grid_columns: Optional[int] = typer.Option(None, "--grid-columns", metavar="N",
@@ -108,7 +109,8 @@ def image_map(
         raise InvalidInputError("SOURCE_DIR and TARGET_DIR must both be folders of images or both be photographs "
                                 f"(image files or sklearn:NAME); got {source_dir} and {target_dir}")
     if photos[0]:
-        folder_only = [name for name, value in (("--size", size), ("--grid-columns", grid_columns)) if value is not None]
+        folder_only = [name for name, value in (("--size", size), ("--grid-columns", grid_columns))
+                       if value is not None]
         folder_only += ["--grayscale"] if grayscale else []
         if folder_only:
             raise InvalidInputError(f"{', '.join(folder_only)} applies to folders of images, not to photographs")
