@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -392,21 +392,29 @@ def plot_palettes(path: str | Path, source: Any, mapped: Any, reference: Any, *,
     return save_figure(fig, path)
 
 
-def plot_comparison(path: str | Path, source: Any, mapped: Any, reference: Any, *, width: float = 9.0) -> Path:
-    """Save the images side by side: source | result | reference (shown at the figure's resolution)."""
+def plot_images_row(path: str | Path, panels: Sequence[tuple[str, Any]], *, width: float = 9.0) -> Path:
+    """Save images side by side, each under its title: ``panels`` are ``(title, (H, W, 3) image)`` pairs (uint8, or
+    floats in [0, 1]), shown at the figure's resolution (``width`` inches at 100 dpi)."""
     from monge.plot.plots import new_figure, save_figure
 
-    images = [to_uint8(check_image(img, name=name)) for name, img in
-              (("source", source), ("mapped", mapped), ("reference", reference))]
+    if not panels:
+        raise InvalidInputError("plot_images_row needs at least one (title, image) panel")
+    images = [to_uint8(check_image(img, name=title)) for title, img in panels]
     aspect = max(img.shape[0] / img.shape[1] for img in images)
-    fig = new_figure(width, width / 3 * aspect + 0.45)
-    for i, (img, title) in enumerate(zip(images, ("source", "result (colours transferred)", "reference"))):
-        ax = fig.add_subplot(1, 3, i + 1)
+    fig = new_figure(width, width / len(images) * aspect + 0.45)
+    for i, (img, (title, _)) in enumerate(zip(images, panels)):
+        ax = fig.add_subplot(1, len(images), i + 1)
         ax.imshow(img, interpolation="antialiased")
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     fig.subplots_adjust(left=0.005, right=0.995, bottom=0.01, top=0.93, wspace=0.02)
     return save_figure(fig, path)
+
+
+def plot_comparison(path: str | Path, source: Any, mapped: Any, reference: Any, *, width: float = 9.0) -> Path:
+    """Save the images side by side: source | result | reference (shown at the figure's resolution)."""
+    return plot_images_row(path, [("source", source), ("result (colours transferred)", mapped),
+                                  ("reference", reference)], width=width)
 
 
 # ---------------------------------------------------------------------------- end to end

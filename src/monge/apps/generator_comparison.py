@@ -93,6 +93,7 @@ def photo_patches(n: int, *, size: int = 16, generator: torch.Generator | None =
     """``n`` random ``size``×``size`` colour patches of scikit-learn's two photographs (half from each), as
     ``(n, 3·size²)`` pixels in [0, 1] (channel-first, like :func:`torch.flatten` of (3, size, size) images)."""
     from monge.apps.color import sample_images
+    from monge.apps.photo_style import random_patches
 
     check_positive_int(n, "n")
     check_positive_int(size, "size")
@@ -100,14 +101,8 @@ def photo_patches(n: int, *, size: int = 16, generator: torch.Generator | None =
     out = []
     for i, photo in enumerate(photos):
         m = n // len(photos) + (1 if i < n % len(photos) else 0)
-        _, height, width = photo.shape
-        if size > min(height, width):
-            raise InvalidInputError(f"size {size} is larger than the photographs ({height}×{width})")
-        top = torch.randint(0, height - size + 1, (m,), generator=generator)
-        left = torch.randint(0, width - size + 1, (m,), generator=generator)
-        rows = torch.arange(size)
-        windows = photo[:, (top[:, None] + rows)[:, :, None], (left[:, None] + rows)[:, None, :]]  # (3, m, s, s)
-        out.append(windows.permute(1, 0, 2, 3).reshape(m, -1))
+        if m:
+            out.append(random_patches(photo, m, size=size, generator=generator).reshape(m, -1))
     return torch.cat(out)
 
 
