@@ -16,14 +16,15 @@ from monge.run.build_pairs import build_image_pair
 
 pytest.importorskip("sklearn")
 
-TINY = dict(steps=30, batch_size=16)
+TINY = dict(steps=10, batch_size=8)
+SMALL = dict(steps=100, batch_size=32, lr=1e-2)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The digits pairs built with a tiny budget (two 30-step W2GN fits, about 5 s)."""
+    """The digits pairs built with a small budget (two 100-step W2GN fits at lr 1e-2, about 8 s)."""
     root = tmp_path_factory.mktemp("w2img")
-    build_image_pair("digits", root, seed=0, **TINY)
+    build_image_pair("digits", root, seed=0, **SMALL)
     return root
 
 
@@ -66,17 +67,19 @@ def test_built_folder_holds_three_levels_of_two_potentials_and_the_construction(
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(["construction.json"] + [f"{lv}_v{v}.pt" for lv in ("early", "mid", "late") for v in (1, 2)])
     construction = json.loads((folder / "construction.json").read_text())
-    assert construction["levels"] == {"early": 3, "mid": 10, "late": 30}
+    assert construction["levels"] == {"early": 10, "mid": 33, "late": 100}
+    assert construction["solver_settings"]["lr"] == 1e-2
     assert construction["image_shape"] == [1, 16, 16] and construction["network"]["class"] == "ConvICNN"
 
 
-def test_the_same_seed_rebuilds_the_same_pair(built, tmp_path):
-    build_image_pair("digits", tmp_path, seed=0, **TINY)
+def test_the_same_seed_rebuilds_the_same_pair(tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        build_image_pair("digits", tmp_path / name, seed=seed, **TINY)
     for level in ("early", "late"):
         for v in (1, 2):
-            a = torch.load(built / "W2Img-digits" / f"{level}_v{v}.pt", weights_only=True)
-            b = torch.load(tmp_path / "W2Img-digits" / f"{level}_v{v}.pt", weights_only=True)
+            a, b, c = (torch.load(tmp_path / n / "W2Img-digits" / f"{level}_v{v}.pt", weights_only=True) for n in "abc")
             assert all(torch.equal(a[k], b[k]) for k in a)
+            assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_true_map_is_the_gradient_of_the_mean_potential_and_pushes_p_onto_q(levels):
@@ -113,6 +116,24 @@ def test_levels_are_successive_checkpoints_moving_further_from_the_identity(leve
     assert costs[0] < costs[1] < costs[2]
     x = levels["early"].source.sample(8, torch.Generator().manual_seed(3))
     assert not torch.allclose(levels["early"].true_forward(x), levels["late"].true_forward(x))
+
+
+@pytest.mark.slow
+def test_a_learned_conv_icnn_map_beats_the_identity_and_linear_baselines(levels):
+    """W2GN with ConvICNN potentials (400 steps, about 25 s) on the late pair: the identity scores about 107 %
+    forward L2-UVP, the linear (Bures) map 0.85 %, the learned map 0.68 % (measured 2026-12-03)."""
+    from monge.metrics.w2 import l2_uvp
+    from monge.solvers import W2GN
+
+    pair = levels["late"]
+    x = pair.source.sample(1024, torch.Generator().manual_seed(5))
+    y = pair.true_forward(x)
+    score = {name: l2_uvp(pair.baseline(name)(x), y, pair.target_variance) for name in ("identity", "linear")}
+    result = W2GN(potential="conv-icnn", lr=1e-2, lr_decay=True).fit(
+        pair.source, pair.target, steps=400, batch_size=64, generator=torch.Generator().manual_seed(0))
+    learned = l2_uvp(result.forward(x), y, pair.target_variance)
+    assert score["identity"] > 50 and score["linear"] < 5                    # the pair is far from the identity
+    assert learned < 0.9 * score["linear"] and learned < 0.02 * score["identity"]
 
 
 def test_root_may_be_the_pair_folder_itself(built):

@@ -179,7 +179,8 @@ def published_value(column: str, solver: str, pair: str) -> float | str | None:
     (:func:`monge.pairs.w2bench.published_l2_uvp`) and W2GN's Table 1 on ``gaussian:<D>``
     (:func:`monge.pairs.gaussian.published_gaussian_l2_uvp`, which also gives the paper's bounds ``"<1"``,
     ``">50"`` as text); ``published_cos_grad`` and ``published_w1_dev``: the W1 benchmark's gradient cosine and
-    W1 deviation on ``w1b-funnel:<D>:<N>`` (:func:`monge.pairs.w1published.published_w1`).
+    W1 deviation on ``w1b-funnel:<D>:<N>`` (:func:`monge.pairs.w1published.published_w1`), and the authors' CelebA
+    numbers on ``w1img:<data>:1`` and ``:16``, for orientation only.
     """
     if column == "published_l2_uvp_fwd":
         if _family(pair) == "gaussian":
@@ -210,8 +211,10 @@ def published_source(column: str, pair: str | None = None) -> str:
         from monge.pairs.w2bench import published_w2bench_table
 
         return str(published_w2bench_table()["source"])
-    from monge.pairs.w1published import published_w1bench_table
+    from monge.pairs.w1published import published_w1bench_table, published_w1img_table
 
+    if pair is not None and _family(pair) == "w1img":
+        return str(published_w1img_table()["source"])
     return str(published_w1bench_table()["source"])
 
 
