@@ -370,7 +370,7 @@ def pairs_build(
                                         help="W2GN steps per potential (default 5000; 3000 with --image)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size",
                                              help="W2GN batch size (default 1024; 64 with --image)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="W2GN learning rate of the image pairs (default 1e-3)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="W2GN learning rate of the image pairs (default 1e-2)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
 ) -> None:
