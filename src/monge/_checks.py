@@ -80,3 +80,16 @@ def check_parameter(t: torch.Tensor, name: str, *, ndim: int) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise InvalidInputError(f"{name}: contains NaN or inf")
     return t
+
+
+def check_positive_float(value: object, name: str) -> float:
+    """``value`` as a positive finite float, or :class:`InvalidInputError` naming ``name``."""
+    import math
+
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a positive number, got {value!r}") from None
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise InvalidInputError(f"{name} must be a positive finite number, got {value!r}")
+    return number

@@ -79,3 +79,18 @@ def load_finite_state(net: Any, state: dict[str, Any], file: Any, what: str) -> 
     for name, tensor in state.items():
         if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{file}: parameter {name!r} holds NaN or inf")
+
+
+def read_settings(file: Any, required: set[str], what: str) -> dict[str, Any]:
+    """The JSON object in ``file`` (a settings file written beside saved weights); :class:`CheckpointError` names
+    the file when it is not valid JSON or is not an object with the keys ``required`` (``what`` describes it)."""
+    from pathlib import Path
+
+    file = Path(file)
+    try:
+        settings = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{file}: corrupt JSON ({exc})") from exc
+    if not isinstance(settings, dict) or not required <= set(settings):
+        raise CheckpointError(f"{file}: not {what} (needs keys {sorted(required)})")
+    return settings

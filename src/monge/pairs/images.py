@@ -32,7 +32,6 @@ Two families:
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 import torch
 
 from monge._checks import check_samples
-from monge._integrity import load_finite_state, read_tensor_state
+from monge._integrity import load_finite_state, read_settings, read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError, UnknownNameError
 from monge.pairs.funnel import FunnelPair, _check_degree
 from monge.pairs.potential import PotentialPair
@@ -170,13 +169,7 @@ def read_image_construction(folder: Path, data: str) -> dict[str, Any]:
     if not file.is_file():
         raise CheckpointError(f"{file}: missing; build the pair first with `monge pairs build --image {data} "
                               f"--out {Path(folder).parent}`")
-    try:
-        settings = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{file}: corrupt JSON ({exc})") from exc
-    required = {"data", "image_shape", "network", "levels"}
-    if not isinstance(settings, dict) or not required <= set(settings):
-        raise CheckpointError(f"{file}: not an image pair construction file (needs keys {sorted(required)})")
+    settings = read_settings(file, {"data", "image_shape", "network", "levels"}, "an image pair construction file")
     if settings["data"] != data:
         raise CheckpointError(f"{file}: describes image data {settings['data']!r}, not {data!r}")
     return settings

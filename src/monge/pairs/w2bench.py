@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from monge._checks import check_samples
-from monge._integrity import load_finite_state, read_tensor_state
+from monge._integrity import load_finite_state, read_settings, read_tensor_state
 from monge.errors import CheckpointError, InvalidInputError
 from monge.nets.icnn import DenseICNN
 from monge.pairs.base import Moments, published_per_dim
@@ -64,13 +64,7 @@ def read_construction(folder: Path, dim: int) -> dict[str, Any] | None:
     file = Path(folder) / f"{dim}.json"
     if not file.is_file():
         return None
-    try:
-        settings = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{file}: corrupt JSON ({exc})") from exc
-    required = {"dim", "n_input", "seed", "input_std"}
-    if not isinstance(settings, dict) or not required <= set(settings):
-        raise CheckpointError(f"{file}: not a pair construction file (needs keys {sorted(required)})")
+    settings = read_settings(file, {"dim", "n_input", "seed", "input_std"}, "a pair construction file")
     if int(settings["dim"]) != dim:
         raise CheckpointError(f"{file}: describes dimension {settings['dim']}, not {dim}")
     return settings

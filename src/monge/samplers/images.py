@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from monge._checks import check_positive_int
+from monge._checks import check_positive_float, check_positive_int
 from monge.errors import InvalidInputError
 from monge.samplers.base import Sampler
 from monge.samplers.gaussian import _resolve_device, _resolve_dtype, _rng_device
@@ -81,8 +81,8 @@ class WithNoise(Sampler):
     def __init__(self, base: Sampler, std: float, *, clip: float | None = None):
         if not isinstance(base, Sampler):
             raise InvalidInputError(f"base must be a monge Sampler, got {type(base).__name__}")
-        self.std = _positive(std, "std")
-        self.clip = None if clip is None else _positive(clip, "clip")
+        self.std = check_positive_float(std, "std")
+        self.clip = None if clip is None else check_positive_float(clip, "clip")
         self.base = base
         self.dim, self.dtype, self.device = base.dim, base.dtype, base.device
         self.image_shape = getattr(base, "image_shape", None)
@@ -96,16 +96,6 @@ class WithNoise(Sampler):
     def __repr__(self) -> str:
         clip = "" if self.clip is None else f", clip={self.clip:g}"
         return f"WithNoise({self.base!r}, std={self.std:g}{clip})"
-
-
-def _positive(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise InvalidInputError(f"{name} must be a positive finite number, got {value!r}")
-    return number
 
 
 __all__ = ["ImagePatches", "WithNoise"]

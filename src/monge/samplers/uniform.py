@@ -6,13 +6,11 @@ Strikes Back! Wasserstein GANs are not Optimal Transport?", NeurIPS 2022), where
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from monge._checks import check_positive_int
-from monge.errors import InvalidInputError
+from monge._checks import check_positive_float, check_positive_int
 from monge.samplers.base import Sampler
 from monge.samplers.gaussian import _resolve_device, _resolve_dtype, _rng_device
 
@@ -36,13 +34,7 @@ class UniformCube(Sampler):
 
     def __init__(self, dim: int, half_side: float = 1.0, *, dtype: torch.dtype | None = None, device: Any = None):
         self.dim = check_positive_int(dim, "dim")
-        try:
-            s = float(half_side)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"half_side must be a positive number, got {half_side!r}") from None
-        if not (math.isfinite(s) and s > 0):
-            raise InvalidInputError(f"half_side must be a positive finite number, got {half_side!r}")
-        self.half_side = s
+        self.half_side = check_positive_float(half_side, "half_side")
         self.dtype = _resolve_dtype(dtype)
         self.device = _resolve_device(device)
 
