@@ -100,13 +100,14 @@ def random_patches(image: Any, n: int, *, size: int = DEFAULT_PATCH_SIZE,
     Corners are drawn uniformly with replacement (the rows first, then the columns) from ``generator``; the
     global RNG is never used when a generator is given. The image's dtype is kept.
     """
+    from monge.samplers import ImagePatches
+
     image = check_photo(image)
     check_positive_int(n, "n")
     _, height, width = image.shape
     _check_patch_size(size, height, width)
-    tops = torch.randint(0, height - size + 1, (n,), generator=generator)
-    lefts = torch.randint(0, width - size + 1, (n,), generator=generator)
-    return _crop(image, tops, lefts, size)
+    sampler = ImagePatches(image, size)
+    return sampler.sample(n, generator).reshape(n, *sampler.image_shape)
 
 
 def _axis_positions(length: int, size: int, stride: int) -> torch.Tensor:
