@@ -234,8 +234,7 @@ class DivergenceGuard:
 
     The reference scale of the losses is the larger of the data scale s = E‖x‖² + E‖y‖² (and √s, for
     distance costs) on a fixed probe of both distributions, and the largest |loss| of the first steps.
-    A step is bad when a log is not finite, or (from the second step on: the first loss is the starting point
-    the scale is measured from) |loss| > ``loss_factor`` × reference; every ``check_every``
+    A step is bad when a log is not finite, or |loss| > ``loss_factor`` × reference; every ``check_every``
     steps the map (for W2 results) is also checked on the probe: non-finite, or mean ‖T(x) − x‖² >
     ``map_factor`` × max(s, the starting map's mean ‖T(x) − x‖²), is bad. A good state (networks, optimisers, schedules, history, step) is saved at
     each check that passes while the losses stayed healthy.
@@ -288,9 +287,7 @@ class DivergenceGuard:
             return bad
         loss = logs.get("loss")
         ref = self.reference(step)
-        if loss is None or ref <= 0 or step == 0:
-            # The first loss measures the starting networks, not a step: it joins the reference scale (a dual
-            # loss carries the potentials' constant offsets, which can dwarf the data scale at a correct start).
+        if loss is None or ref <= 0:
             return None
         self.since_good = max(self.since_good, abs(loss) / ref)
         if abs(loss) > self.policy.loss_factor * ref:
