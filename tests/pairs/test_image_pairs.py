@@ -160,6 +160,11 @@ def test_errors_name_the_problem(built, tmp_path):
         make_pair("w2img:digits:late", root=tmp_path)
     with pytest.raises(UnknownNameError):
         build_image_pair("faces", tmp_path, **TINY)
+    # a build stopped half-way (here by its callback) leaves no loadable pair, even over an older one
+    assert (broken / "construction.json").is_file()
+    with pytest.raises(InvalidInputError, match="stopped at step 4"):
+        build_image_pair("digits", tmp_path, callback=lambda v, p: p.step >= 4, **TINY)
+    assert not (broken / "construction.json").exists()
     with pytest.raises(InvalidInputError, match="steps"):
         build_image_pair("digits", tmp_path, steps=0)
 

@@ -166,6 +166,9 @@ def build_image_pair(
     except OSError as exc:
         raise InvalidInputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     source, references = image_measures(key)
+    # A rebuild first removes the construction file, which is written last: a build that fails half-way never
+    # leaves new weights loadable under an old construction.
+    (folder / "construction.json").unlink(missing_ok=True)
     settings: dict[str, Any] = {}
     network: dict[str, Any] = {}
     for version, reference in zip((1, 2), references):
@@ -184,6 +187,9 @@ def build_image_pair(
         solver = W2GN(forward_potential=psi, inverse_potential=psi_bar, **{**IMAGE_W2GN_OPTIONS, "lr": lr})
         result = solver.fit(source, reference, steps=steps, batch_size=batch_size, generator=generator,
                             callback=save_checkpoints)
+        if result.steps < steps:
+            raise InvalidInputError(f"building {folder}: potential {version} stopped at step {result.steps} of "
+                                    f"{steps}, before its last checkpoint; nothing was saved as a pair")
         settings = result.settings
     from monge._version import __version__
 
