@@ -150,6 +150,19 @@ def test_store_error_for_foreign_sqlite(tmp_path):
         ResultStore(path)
 
 
+def test_a_store_killed_before_its_schema_committed_opens_as_new(tmp_path):
+    # a process killed between opening the file and committing the schema leaves a database without tables:
+    # both an empty file and one with only WAL switched on open as a new store
+    for name, setup in (("empty.sqlite", lambda p: p.touch()),
+                        ("wal.sqlite", lambda p: sqlite3.connect(p).execute("PRAGMA journal_mode = WAL").close())):
+        path = tmp_path / name
+        setup(path)
+        with ResultStore(path) as store:
+            assert store.schema_version == SCHEMA_VERSION
+            run_id = _run(store)
+            assert [r["id"] for r in store.runs()] == [run_id]
+
+
 def test_missing_file_without_create(tmp_path):
     with pytest.raises(StoreError, match="no such file"):
         ResultStore(tmp_path / "missing.sqlite", create=False)
