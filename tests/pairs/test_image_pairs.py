@@ -111,6 +111,19 @@ def test_true_inverse_undoes_the_true_map_and_is_cached(levels):
     assert len(pair._inverse_cache) == 1
 
 
+def test_the_inverse_of_drawn_target_samples_is_the_source_draw_they_came_from(levels):
+    pair = levels["late"]
+    y = pair.target.sample(16, torch.Generator().manual_seed(5))
+    x = pair.source.sample(16, torch.Generator().manual_seed(5))             # the same draw
+    cached = len(pair.__dict__.get("_inverse_cache", {}))
+    assert torch.equal(pair.true_inverse(y), x)                             # no solve, nothing cached
+    assert len(pair.__dict__.get("_inverse_cache", {})) == cached
+    solved = pair.true_inverse(y, batch_size=16)                            # options force the solve
+    assert float((solved - x).abs().max()) < 1e-3
+    y[0] += 0.5                                                            # changed in place: solved again
+    assert float((pair.true_forward(pair.true_inverse(y)) - y).abs().max()) < 1e-3
+
+
 def test_levels_are_successive_checkpoints_moving_further_from_the_identity(levels):
     costs = [levels[lv].true_cost for lv in ("early", "mid", "late")]
     assert costs[0] < costs[1] < costs[2]

@@ -164,6 +164,15 @@ def test_true_inverse_round_trip(dim, dtype, ref_pairs):
     assert float((back.double() - x.double()).norm(dim=1).max()) < 1e-3
 
 
+def test_the_inverse_of_drawn_target_samples_is_their_source_draw(ref_pairs):
+    pair = ref_pairs[DIMS[-1]]
+    y = pair.target.sample(64, generator=torch.Generator().manual_seed(4))
+    x = pair.source.sample(64, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(pair.true_inverse(y), x)
+    solved = pair.true_inverse(y, batch_size=64)                           # the conjugate solve agrees
+    assert float((solved.double() - x.double()).norm(dim=1).max()) < 1e-3
+
+
 def test_root_forms_and_errors(root, tmp_path):
     a = Mix3toMix10Pair(2, root, estimate_samples=128)
     b = Mix3toMix10Pair(2, root / "Mix3toMix10", estimate_samples=128)

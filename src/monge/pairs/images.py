@@ -221,7 +221,7 @@ class ImagePotentialPair(PotentialPair):
         self.potentials = tuple(nets)
         self._copies: dict[tuple[torch.dtype, torch.device], tuple[Any, Any]] = {}
         source, _ = image_measures(self.data, dtype=dtype, device=device)
-        super().__init__(f"w2img:{self.data}:{self.level}", source, PushForward(source, self.true_forward))
+        super().__init__(f"w2img:{self.data}:{self.level}", source, PushForward(source, self.pushing()))
 
     def _nets_for(self, x: torch.Tensor) -> tuple[Any, Any]:
         key = (x.dtype, x.device)

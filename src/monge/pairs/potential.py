@@ -30,12 +30,37 @@ class PotentialPair(BenchmarkPair):
     ``true_cost``, the target moments (and, unless a subclass knows them exactly, the source moments) come from
     :attr:`cost_samples` source samples drawn once with a private generator seeded with ``moment_seed``.
     :meth:`true_inverse` solves the conjugate problem; its answers for the last few inputs are cached (keyed by
-    the inputs' bytes), so repeated evaluations on the same target sample solve it once.
+    the inputs' bytes), so repeated evaluations on the same target sample solve it once. Target samples drawn
+    through :meth:`pushing` (the subclasses' target samplers) need no solve at all: y = ∇ψ*(x) was made from a
+    source sample x, which is its exact inverse, and the pair remembers the last few (x, y) it drew.
     """
 
     cost_samples: int = 2**16
     chunk: int = CHUNK
     inverse_cache_size: int = 2
+    remembered_draws: int = 2
+
+    def pushing(self, forward: Any = None) -> Any:
+        """``forward`` (default :meth:`true_forward`) wrapped to remember each batch it maps, for the target
+        sampler ``PushForward(source, pair.pushing())``: :meth:`true_inverse` of a drawn batch is then the
+        source batch it came from. Keeps references to the last :attr:`remembered_draws` batches (a copy of y,
+        so that changing the returned samples in place cannot change the answer)."""
+        forward = self.true_forward if forward is None else forward
+
+        def push(x: torch.Tensor) -> torch.Tensor:
+            y = forward(x)
+            draws: list[tuple[torch.Tensor, torch.Tensor]] = self.__dict__.setdefault("_draws", [])
+            draws.append((x, y.detach().clone()))
+            del draws[:-self.remembered_draws]
+            return y
+
+        return push
+
+    def _drawn_preimage(self, y: torch.Tensor) -> torch.Tensor | None:
+        for x, drawn in reversed(self.__dict__.get("_draws", [])):
+            if drawn.shape == y.shape and drawn.dtype == y.dtype and drawn.device == y.device and torch.equal(drawn, y):
+                return x.to(dtype=y.dtype).clone()
+        return None
 
     @abstractmethod
     def potential_value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,14 +75,20 @@ class PotentialPair(BenchmarkPair):
                      batch_size: int | None = None) -> torch.Tensor:
         """T⁻¹(y) = argmax_x ⟨x, y⟩ − ψ*(x) (unique: ψ* is strongly convex).
 
-        Solved in float64 (result in ``y``'s dtype: float32 cannot reach the default residual 1e-6 in
-        high D) with :func:`monge.conjugate.conjugate` (default :class:`LBFGSConjugate`), warm-started
-        from the linear (Bures) inverse baseline unless ``x0`` is given. Warns (``RuntimeWarning``)
-        when some points did not converge."""
+        When ``y`` is a batch this pair's target sampler drew (see :meth:`pushing`), the answer is the source
+        batch it was made from, with no solve. Otherwise it is solved in float64 (result in ``y``'s dtype:
+        float32 cannot reach the default residual 1e-6 in high D) with :func:`monge.conjugate.conjugate`
+        (default :class:`LBFGSConjugate`), warm-started from the linear (Bures) inverse baseline unless ``x0``
+        is given. Warns (``RuntimeWarning``) when some points did not converge. Passing ``x0``, ``solver`` or
+        ``batch_size`` always solves."""
         from monge.conjugate import conjugate
 
         y_in = check_samples(y, name="y", dim=self.dim)
         default = x0 is None and solver is None and batch_size is None
+        if default:
+            known = self._drawn_preimage(y_in)
+            if known is not None:
+                return known
         key = _digest(y_in) if default else None
         cache: dict[str, torch.Tensor] = self.__dict__.setdefault("_inverse_cache", {})
         if key is not None and key in cache:

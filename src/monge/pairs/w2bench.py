@@ -163,7 +163,7 @@ class Mix3toMix10Pair(PotentialPair):
 
         self.estimate_samples, self.estimate_seed = int(estimate_samples), int(estimate_seed)
         self._set_constants(shift, scale, source)
-        target = PushForward(source, self.true_forward)
+        target = PushForward(source, self.pushing())
         name = f"w2b-mix:{dim}" if self.construction is None else f"{self.folder.name}:{dim}"
         super().__init__(name, source, target)
 
@@ -270,7 +270,7 @@ class Mix3toMix10Pair(PotentialPair):
             with torch.no_grad():
                 return torch.cat([compiled(c, net1, net2, shift) for c in x.split(_CHUNK)])
 
-        self.target = PushForward(self.source, forward)
+        self.target = PushForward(self.source, self.pushing(forward))
         return self
 
     def _moments(self) -> Moments:
