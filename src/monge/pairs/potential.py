@@ -40,21 +40,17 @@ class PotentialPair(BenchmarkPair):
     inverse_cache_size: int = 2
     remembered_draws: int = 2
 
-    def pushing(self, forward: Any = None) -> Any:
+    def pushing(self, forward: Any = None) -> "RememberingForward":
         """``forward`` (default :meth:`true_forward`) wrapped to remember each batch it maps, for the target
         sampler ``PushForward(source, pair.pushing())``: :meth:`true_inverse` of a drawn batch is then the
         source batch it came from. Keeps references to the last :attr:`remembered_draws` batches (a copy of y,
         so that changing the returned samples in place cannot change the answer)."""
-        forward = self.true_forward if forward is None else forward
+        return RememberingForward(self, self.true_forward if forward is None else forward)
 
-        def push(x: torch.Tensor) -> torch.Tensor:
-            y = forward(x)
-            draws: list[tuple[torch.Tensor, torch.Tensor]] = self.__dict__.setdefault("_draws", [])
-            draws.append((x, y.detach().clone()))
-            del draws[:-self.remembered_draws]
-            return y
-
-        return push
+    def _remember(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        draws: list[tuple[torch.Tensor, torch.Tensor]] = self.__dict__.setdefault("_draws", [])
+        draws.append((x, y.detach().clone()))
+        del draws[:-self.remembered_draws]
 
     def _drawn_preimage(self, y: torch.Tensor) -> torch.Tensor | None:
         for x, drawn in reversed(self.__dict__.get("_draws", [])):
@@ -146,6 +142,19 @@ class PotentialPair(BenchmarkPair):
     def true_cost(self) -> float:
         """½·W2²(P, Q) = ½E‖x − T(x)‖², estimated once from :attr:`cost_samples` samples (private seed)."""
         return self._reference_statistics()[4]
+
+
+class RememberingForward:
+    """A pair's forward map that tells the pair each (x, T(x)) batch it maps (see :meth:`PotentialPair.pushing`);
+    a class rather than a closure so that pairs stay picklable."""
+
+    def __init__(self, pair: PotentialPair, forward: Any):
+        self.pair, self.forward = pair, forward
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.forward(x)
+        self.pair._remember(x, y)
+        return y
 
 
 def _digest(t: torch.Tensor) -> str:
