@@ -48,6 +48,16 @@ def test_bench_writes_rows(bench_dir):
     assert "monge leaderboard" in result.stdout and "gaussian:2" in result.stdout and "W2 ratio" in result.stdout
 
 
+def test_bench_without_progress_bars_prints_a_line_per_run_start_and_end(bench_dir):
+    lines = bench_dir[1].stderr.splitlines()
+    assert "[1/2] w2gn on gaussian:2 (seed 0): started" in lines
+    done = next(line for line in lines if line.startswith("[1/2] w2gn on gaussian:2 (seed 0): finished"))
+    assert "30 steps in" in done and "fwd L2-UVP" in done
+    assert any(line.startswith("[2/2] w2gn on toy:swiss_roll (seed 0): finished, 30 steps") for line in lines)
+    baselines = next(line for line in lines if line.startswith("baselines on gaussian:2 (seed 0): "))
+    assert "identity: fwd L2-UVP" in baselines and "| discrete_ot: fwd L2-UVP" in baselines
+
+
 def test_bench_writes_png_plots(bench_dir):
     root, _ = bench_dir
     files = sorted(p.name for p in (root / "plots").iterdir())

@@ -173,7 +173,8 @@ def bench(
                                                 help="Training budget per run in seconds: the solver measures its "
                                                 "step rate and plans its steps and learning-rate schedule to end "
                                                 "inside it (--steps, if given, caps them)."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="Do not show progress bars."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Print one plain line as each run starts and "
+                                     "ends instead of progress bars (for logs)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: the preset's, else torch's "
                                           "choice; 1 is often fastest for small networks or on a busy machine)."),
     pair_root: Optional[Path] = typer.Option(None, "--pair-root", help="Folder of published pair files "

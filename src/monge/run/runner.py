@@ -95,7 +95,9 @@ def run_bench(
     All configs are validated (names, options, budgets) before any training starts. With ``out_dir``,
     writes ``convergence_<pair>.png`` per pair (:func:`monge.plot.plot_convergence`: the runs' curves on a log
     axis with the baselines as labelled horizontal lines) and ``map_<run id>_<solver>_<pair>.png`` for each run on
-    a 2-D pair. ``progress`` shows a rich progress bar on ``console`` (default: a stderr console).
+    a 2-D pair. ``progress`` shows a rich progress bar on ``console`` (default: a stderr console). Without
+    ``progress``, a given ``console`` gets one plain line as each run starts and ends (for logs and CI, where a
+    bar does not show); with neither, nothing is printed.
 
     With ``keep_results`` (a folder, created if needed), each run's fitted result (``W2Result.save`` /
     ``W1Result.save``) is saved under ``<keep_results>/run<id>_<solver>_<pair>_seed<seed>/`` and the absolute path
@@ -121,16 +123,21 @@ def run_bench(
     else:
         bar = NullProgress()
 
+    def say(line: str) -> None:
+        if not progress and console is not None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     summaries: list[RunSummary] = []
     with bar:
         for index, (cfg, solver) in enumerate(zip(configs, solvers)):
             pair = pairs[pair_key(cfg)]
+            name = f"[{index + 1}/{len(configs)}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})"
             stored = find_reusable_run(store, cfg, pair, need_result=keep_path is not None) if reuse else None
             if stored is not None:
                 summary = replace(summaries_from_store(store, [stored["id"]])[0], reused=True)
-                bar.add_task(f"[{index + 1}/{len(configs)}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})",
-                             total=1, completed=1,
-                             info=f"reused stored run {summary.run_id} {metrics_headline(summary.final)}")
+                info = f"reused stored run {summary.run_id} {metrics_headline(summary.final)}"
+                bar.add_task(name, total=1, completed=1, info=info)
+                say(f"{name}: {info}")
                 if out_path is not None and pair.dim == 2 and summary.result_dir:
                     result = _load_kept_result(summary.result_dir, store)
                     if result is not None:
@@ -139,7 +146,11 @@ def run_bench(
                 continue
             if index > 0:  # a fresh solver per run: fit may keep state between calls
                 solver = get_solver(cfg.solver, **dict(cfg.solver_options))
-            summary, result = _one_run(cfg, pair, solver, store, bar, index, len(configs))
+            say(f"{name}: started")
+            summary, result = _one_run(cfg, pair, solver, store, bar, name)
+            wall = f" in {summary.wall_time_s:.0f} s" if summary.wall_time_s is not None else ""
+            say(f"{name}: {summary.status}, {summary.steps_done} steps{wall}; {metrics_headline(summary.final)}"
+                .rstrip("; "))
             if keep_path is not None and result is not None:
                 summary = _keep_result(summary, result, keep_path, store)
             if out_path is not None and result is not None and pair.dim == 2:
@@ -149,7 +160,10 @@ def run_bench(
         for (spec, seed, dtype, *_), pair in pairs.items():
             if getattr(pair, "has_ground_truth", False):
                 eval_samples = next(c.eval_samples for c in configs if (c.pair, c.seed) == (spec, seed))
-                summaries.extend(_store_baselines(pair, spec, seed, eval_samples, store, dtype=dtype, reuse=reuse))
+                scored = _store_baselines(pair, spec, seed, eval_samples, store, dtype=dtype, reuse=reuse)
+                summaries.extend(scored)
+                say(f"baselines on {spec} (seed {seed}): " + " | ".join(
+                    f"{s.solver.removeprefix('baseline:')}: {metrics_headline(s.final)}" for s in scored))
     if out_path is not None:
         by_pair: dict[str, list[int]] = {}
         for s in summaries:
@@ -242,9 +256,9 @@ def run_record_fields(cfg: RunConfig, pair: Any, solver: Any, **extra_config: An
     )
 
 
-def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, index: int, total: int):
+def _one_run(cfg: RunConfig, pair: Any, solver: Any, store: ResultStore, bar: Any, name: str):
     run_id = store.start_run(**run_record_fields(cfg, pair, solver))
-    task = bar.add_task(f"[{index + 1}/{total}] {cfg.display_name} on {cfg.pair} (seed {cfg.seed})", total=cfg.steps, info="")
+    task = bar.add_task(name, total=cfg.steps, info="")
     tracker = RunTracker(cfg, pair, StoreLog(store, run_id), bar, task)
     wall0 = time.perf_counter()
     try:
