@@ -54,8 +54,9 @@ class PotentialPair(BenchmarkPair):
 
     def _drawn_preimage(self, y: torch.Tensor) -> torch.Tensor | None:
         for x, drawn in reversed(self.__dict__.get("_draws", [])):
-            if drawn.shape == y.shape and drawn.dtype == y.dtype and drawn.device == y.device and torch.equal(drawn, y):
-                return x.to(dtype=y.dtype).clone()
+            same_kind = drawn.shape == y.shape and drawn.dtype == y.dtype and drawn.device == y.device
+            if same_kind and torch.equal(drawn, y):
+                return x.to(device=y.device, dtype=y.dtype).clone()
         return None
 
     @abstractmethod
