@@ -114,7 +114,7 @@ def test_help_rows_read_as_usage():
     text = help_text(("bench",))
     for row in (r"--steps\s+N\s+Training steps", r"--db\s+PATH\s+SQLite", r"--option\s+-o\s+KEY=VALUE\s+Solver",
                 r"--pair\s+-p\s+SPEC\s+Pair spec", r"--time-budget\s+SECONDS\s+Training budget",
-                r"--no-progress\s+Do not show", r"--baselines\s+--no-baselines\s+Also score", r"--help\s+Show this"):
+                r"--no-progress\s+Print one plain line", r"--baselines\s+--no-baselines\s+Also score", r"--help\s+Show this"):
         assert re.search(row, text), row
     root = help_text(())
     assert re.search(r"--version\s+Print the version", root) and re.search(r"--help\s+Show this", root)
