@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import shutil
 
 import numpy as np
@@ -171,8 +172,6 @@ def test_the_inverse_of_drawn_target_samples_is_their_source_draw(ref_pairs):
     assert torch.equal(pair.true_inverse(y), x)
     solved = pair.true_inverse(y, batch_size=64)                           # the conjugate solve agrees
     assert float((solved.double() - x.double()).norm(dim=1).max()) < 1e-3
-    import pickle
-
     copy = pickle.loads(pickle.dumps(pair))                                # the remembering sampler pickles
     assert torch.equal(copy.true_inverse(y), x)
 
